@@ -1,0 +1,163 @@
+package webhookverify
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("webhook_verify", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("webhook_verify", httpcaddyfile.Before, "basic_auth")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	webhook_verify [<preset>] {
+//		secret <value> [<key_id>]
+//		secret_encoding raw|hex|base64
+//		max_body <size>
+//		tolerance <duration>
+//		replay off|memory [<max_entries>]
+//		replay_window <duration>
+//
+//		algorithm hmac-sha1|hmac-sha256|hmac-sha512
+//		signature_header <name>
+//		signature_prefix <text>
+//		signature_encoding hex|base64|base64url
+//		signed_content <template>
+//		timestamp_header <name>
+//		timestamp_format unix|unix_ms|rfc3339
+//		id_header <name>
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+
+	if d.NextArg() {
+		h.Preset = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+
+	for d.NextBlock(0) {
+		if err := h.unmarshalOption(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stringOptions are the subdirectives that take exactly one text argument.
+var stringOptions = map[string]func(h *Handler) *string{
+	"secret_encoding":    func(h *Handler) *string { return &h.SecretEncoding },
+	"algorithm":          func(h *Handler) *string { return &h.Algorithm },
+	"signature_header":   func(h *Handler) *string { return &h.SignatureHeader },
+	"signature_prefix":   func(h *Handler) *string { return &h.SignaturePrefix },
+	"signature_encoding": func(h *Handler) *string { return &h.SignatureEncoding },
+	"signed_content":     func(h *Handler) *string { return &h.SignedContent },
+	"timestamp_header":   func(h *Handler) *string { return &h.TimestampHeader },
+	"timestamp_format":   func(h *Handler) *string { return &h.TimestampFormat },
+	"id_header":          func(h *Handler) *string { return &h.IDHeader },
+}
+
+func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
+	option := d.Val()
+	args := d.RemainingArgs()
+
+	if field, ok := stringOptions[option]; ok {
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		*field(h) = args[0]
+		return nil
+	}
+
+	switch option {
+	case "secret":
+		if len(args) < 1 || len(args) > 2 {
+			return d.ArgErr()
+		}
+		s := Secret{Value: args[0]}
+		if len(args) == 2 {
+			s.KeyID = args[1]
+		}
+		h.Secrets = append(h.Secrets, s)
+
+	case "max_body":
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		size, err := humanize.ParseBytes(args[0])
+		if err != nil || size > 1<<62 {
+			return d.Errf("max_body: invalid size %q", args[0])
+		}
+		h.MaxBody = int64(size)
+
+	case "tolerance", "replay_window":
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(args[0])
+		if err != nil {
+			return d.Errf("%s: invalid duration %q: %v", option, args[0], err)
+		}
+		if option == "tolerance" {
+			h.Tolerance = caddy.Duration(dur)
+		} else {
+			h.ReplayWindow = caddy.Duration(dur)
+		}
+
+	case "replay":
+		return h.unmarshalReplay(d, args)
+
+	default:
+		return d.Errf("unrecognized webhook_verify option %q", option)
+	}
+	return nil
+}
+
+// unmarshalReplay reads "replay off" or "replay memory [<max_entries>]".
+func (h *Handler) unmarshalReplay(d *caddyfile.Dispenser, args []string) error {
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	switch args[0] {
+	case "off":
+		if len(args) != 1 {
+			return d.ArgErr()
+		}
+		h.DisableReplay = true
+	case "memory":
+		store := &MemoryStore{}
+		if len(args) > 2 {
+			return d.ArgErr()
+		}
+		if len(args) == 2 {
+			n, err := strconv.Atoi(args[1])
+			if err != nil || n <= 0 {
+				return d.Errf("replay memory: max_entries must be a positive integer, got %q",
+					args[1])
+			}
+			store.MaxEntries = n
+		}
+		h.ReplayRaw = caddyconfig.JSONModuleObject(store, "store", "memory", nil)
+	default:
+		return d.Errf("replay: unknown store %q (want off or memory)", args[0])
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

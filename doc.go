@@ -1,0 +1,2 @@
+// Package webhookverify provides the webhook_verify HTTP handler for Caddy.
+package webhookverify

@@ -1,0 +1,127 @@
+package webhookverify
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// maxSecrets bounds how many secrets one handler may try per delivery.
+const maxSecrets = 16
+
+// Secret is one shared secret. Several may be configured while a secret is
+// rotated; a delivery passes if any one of them verifies it.
+type Secret struct {
+	// The secret as the provider shows it, written in secret_encoding.
+	// Placeholders such as {env.WEBHOOK_SECRET} and {file./run/secrets/hook}
+	// are resolved once when the configuration loads, so the secret need not
+	// appear in the configuration. It is never logged.
+	Value string `json:"value"`
+
+	// A name for this secret in logs, metrics and placeholders, so operators
+	// can see which secret a sender still uses. Default: its position in the
+	// list, starting at 1.
+	KeyID string `json:"key_id,omitempty"`
+}
+
+// hmacKey is a provisioned secret: its name and a pool of MACs keyed with it,
+// so no request pays for deriving the HMAC key schedule again.
+type hmacKey struct {
+	id   string
+	macs sync.Pool
+	// tokenSum is the SHA-256 of a shared token; comparing digests of equal
+	// length keeps the comparison time independent of the token's length.
+	tokenSum [32]byte
+}
+
+// newHMACKey prepares a decoded secret for the given algorithm.
+func newHMACKey(id string, secret []byte, alg algorithm) *hmacKey {
+	k := &hmacKey{id: id}
+	if alg.token {
+		k.tokenSum = sha256.Sum256(secret)
+		return k
+	}
+	k.macs.New = func() any { return hmac.New(alg.newHash, secret) }
+	return k
+}
+
+// mac returns a reset MAC keyed with this secret; give it back with putMAC.
+func (k *hmacKey) mac() hash.Hash {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	return h
+}
+
+func (k *hmacKey) putMAC(h hash.Hash) { k.macs.Put(h) }
+
+// resolveSecrets expands placeholders in the configured secrets and decodes
+// them. Errors name the secret by position or key ID, never by its value.
+func resolveSecrets(secrets []Secret, encoding string, alg algorithm) ([]*hmacKey, error) {
+	repl := caddy.NewReplacer()
+	keys := make([]*hmacKey, 0, len(secrets))
+	seen := make(map[string]bool, len(secrets))
+
+	for i, s := range secrets {
+		id := s.KeyID
+		if id == "" {
+			id = strconv.Itoa(i + 1)
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("secrets: key_id %q is used twice", id)
+		}
+		seen[id] = true
+
+		value, err := repl.ReplaceOrErr(s.Value, true, true)
+		if err != nil {
+			return nil, fmt.Errorf("secrets: secret %s: resolving placeholder: %w", id, err)
+		}
+		raw, err := decodeSecret(value, encoding)
+		if err != nil {
+			return nil, fmt.Errorf("secrets: secret %s: %w", id, err)
+		}
+		keys = append(keys, newHMACKey(id, raw, alg))
+	}
+	return keys, nil
+}
+
+// decodeSecret turns a secret written in the given encoding into key bytes.
+// A "whsec_" prefix is part of the key for raw secrets (Stripe keys its MAC
+// with the whole string) and is dropped for base64 ones (Standard Webhooks
+// keys its MAC with the decoded bytes after it).
+func decodeSecret(value, encoding string) ([]byte, error) {
+	if value == "" {
+		return nil, fmt.Errorf("secret is empty")
+	}
+
+	var (
+		key []byte
+		err error
+	)
+	switch encoding {
+	case "raw":
+		key = []byte(value)
+	case "hex":
+		key, err = hex.DecodeString(value)
+	case "base64":
+		value = strings.TrimPrefix(value, "whsec_")
+		key, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(value, "="))
+	default:
+		return nil, fmt.Errorf("secret_encoding: unknown encoding %q (want raw, hex or base64)",
+			encoding)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secret is not valid %s", encoding)
+	}
+	if len(key) == 0 {
+		return nil, fmt.Errorf("secret decodes to no bytes")
+	}
+	return key, nil
+}

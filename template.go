@@ -1,0 +1,137 @@
+package webhookverify
+
+import (
+	"fmt"
+	"hash"
+	"strings"
+)
+
+// partKind names what one piece of a signed-content template stands for.
+type partKind int
+
+const (
+	partLiteral partKind = iota
+	partBody
+	partID
+	partTimestamp
+	partMethod
+	partURL
+	partHeader
+)
+
+// templateNames maps the placeholders of signed_content to their kinds;
+// {header.Name} is handled apart because it carries a name.
+var templateNames = map[string]partKind{
+	"body":      partBody,
+	"id":        partID,
+	"timestamp": partTimestamp,
+	"method":    partMethod,
+	"url":       partURL,
+}
+
+// part is one piece of a template: literal bytes, or a value of the delivery.
+type part struct {
+	kind partKind
+	// literal holds the bytes of a partLiteral.
+	literal []byte
+	// header is the header name of a partHeader.
+	header string
+}
+
+// template is a compiled signed_content value. Evaluating it writes each part
+// straight into the MAC, so the body is never copied to build the content.
+type template struct {
+	parts []part
+}
+
+// parseTemplate compiles a signed_content value such as "{id}.{timestamp}.{body}".
+// The body must appear exactly once: content that leaves it out would let
+// anyone change the payload under a valid signature.
+func parseTemplate(s string) (*template, error) {
+	t := &template{}
+	bodies := 0
+
+	for s != "" {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			t.addLiteral(s)
+			break
+		}
+		t.addLiteral(s[:open])
+
+		end := strings.IndexByte(s[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("unclosed placeholder in %q", s)
+		}
+		name := s[open+1 : open+end]
+		s = s[open+end+1:]
+
+		p, err := templatePart(name)
+		if err != nil {
+			return nil, err
+		}
+		if p.kind == partBody {
+			bodies++
+		}
+		t.parts = append(t.parts, p)
+	}
+
+	if bodies != 1 {
+		return nil, fmt.Errorf("must contain {body} exactly once, found %d", bodies)
+	}
+	return t, nil
+}
+
+// templatePart resolves one placeholder name.
+func templatePart(name string) (part, error) {
+	if h, ok := strings.CutPrefix(name, "header."); ok {
+		if h == "" {
+			return part{}, fmt.Errorf("placeholder {header.} needs a header name")
+		}
+		return part{kind: partHeader, header: h}, nil
+	}
+	kind, ok := templateNames[name]
+	if !ok {
+		return part{}, fmt.Errorf("unknown placeholder {%s} (want body, id, timestamp, "+
+			"method, url or header.<Name>)", name)
+	}
+	return part{kind: kind}, nil
+}
+
+func (t *template) addLiteral(s string) {
+	if s != "" {
+		t.parts = append(t.parts, part{kind: partLiteral, literal: []byte(s)})
+	}
+}
+
+// uses reports whether the template contains a part of the given kind.
+func (t *template) uses(kind partKind) bool {
+	for _, p := range t.parts {
+		if p.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// write feeds the signed content of d into h, part by part.
+func (t *template) write(h hash.Hash, d *delivery) {
+	for _, p := range t.parts {
+		switch p.kind {
+		case partLiteral:
+			h.Write(p.literal)
+		case partBody:
+			h.Write(d.body)
+		case partID:
+			h.Write([]byte(d.id))
+		case partTimestamp:
+			h.Write([]byte(d.timestamp))
+		case partMethod:
+			h.Write([]byte(d.method))
+		case partURL:
+			h.Write([]byte(d.url))
+		case partHeader:
+			h.Write([]byte(d.header.Get(p.header)))
+		}
+	}
+}

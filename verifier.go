@@ -1,0 +1,269 @@
+package webhookverify
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// reason is why a delivery was refused. The set is closed: the same names
+// appear in logs, in the {http.webhook_verify.reason} placeholder and in the
+// error that handle_errors sees.
+type reason string
+
+const (
+	reasonMissingSignature   reason = "missing_signature"
+	reasonMalformedSignature reason = "malformed_signature"
+	reasonInvalidSignature   reason = "invalid_signature"
+	reasonMissingTimestamp   reason = "missing_timestamp"
+	reasonMalformedTimestamp reason = "malformed_timestamp"
+	reasonStaleTimestamp     reason = "stale_timestamp"
+	reasonFutureTimestamp    reason = "future_timestamp"
+	reasonMissingID          reason = "missing_id"
+	reasonMalformedID        reason = "malformed_id"
+	reasonBodyTooLarge       reason = "body_too_large"
+	reasonBodyUnreadable     reason = "body_unreadable"
+	reasonDuplicate          reason = "duplicate_delivery"
+	reasonReplayStoreError   reason = "replay_store_error"
+)
+
+// reasonStatus is the HTTP status sent for each reason: 400 for what cannot
+// be read, 401 for what does not authenticate, 409 for a replay, 413 for a
+// body over the limit and 503 when the check itself could not run, so that
+// the sender retries later.
+var reasonStatus = map[reason]int{
+	reasonMissingSignature:   http.StatusUnauthorized,
+	reasonMalformedSignature: http.StatusBadRequest,
+	reasonInvalidSignature:   http.StatusUnauthorized,
+	reasonMissingTimestamp:   http.StatusUnauthorized,
+	reasonMalformedTimestamp: http.StatusBadRequest,
+	reasonStaleTimestamp:     http.StatusUnauthorized,
+	reasonFutureTimestamp:    http.StatusUnauthorized,
+	reasonMissingID:          http.StatusUnauthorized,
+	reasonMalformedID:        http.StatusBadRequest,
+	reasonBodyTooLarge:       http.StatusRequestEntityTooLarge,
+	reasonBodyUnreadable:     http.StatusBadRequest,
+	reasonDuplicate:          http.StatusConflict,
+	reasonReplayStoreError:   http.StatusServiceUnavailable,
+}
+
+// rejection is the error a refused delivery returns to Caddy. Its text is the
+// reason only, so nothing of the request leaks through {http.error.message}.
+type rejection struct {
+	reason reason
+}
+
+func (r rejection) Error() string { return "webhook_verify: " + string(r.reason) }
+
+// maxIDLen bounds a delivery ID; provider IDs are UUIDs or similar tokens.
+const maxIDLen = 256
+
+// delivery is what the verifier learned about one request.
+type delivery struct {
+	body      []byte
+	id        string
+	timestamp string
+	method    string
+	url       string
+	header    http.Header
+
+	// keyID names the secret that verified the delivery.
+	keyID string
+	// matched is the signature that verified, kept to tell deliveries apart
+	// in schemes that sign no ID.
+	matched []byte
+}
+
+// verify runs the checks of the pipeline up to, not including, the replay
+// store, reading the body into buf. It returns the reason for refusal, or
+// the empty reason when the delivery is authentic and fresh.
+func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason {
+	if r.ContentLength > h.MaxBody {
+		return reasonBodyTooLarge
+	}
+
+	value := firstHeader(r.Header.Get, h.scheme.signatureHeaders)
+	if value == "" {
+		return reasonMissingSignature
+	}
+
+	var material signatureMaterial
+	if !h.alg.token {
+		var rsn reason
+		if material, rsn = h.scheme.parseSignature(value, h.sigSize); rsn != "" {
+			return rsn
+		}
+	}
+
+	if rsn := h.readHeaders(r, d, material); rsn != "" {
+		return rsn
+	}
+
+	if rsn := readBody(r, h.MaxBody, buf); rsn != "" {
+		return rsn
+	}
+	d.body = buf.Bytes()
+
+	if h.alg.token {
+		return h.checkToken(value, d)
+	}
+	if rsn := h.checkSignature(material.sigs, d); rsn != "" {
+		return rsn
+	}
+	return h.checkBodyTimestamp(d)
+}
+
+// readHeaders fills in the timestamp, ID and request parts of d, and checks
+// the timestamp when the scheme carries it outside the body.
+func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial) reason {
+	d.method = r.Method
+	d.header = r.Header
+	if h.signsURL {
+		d.url = originalURL(r)
+	}
+
+	d.id = firstHeader(r.Header.Get, h.scheme.idHeaders)
+	if len(d.id) > maxIDLen {
+		d.id = ""
+		return reasonMalformedID
+	}
+	if d.id == "" && h.signsID {
+		return reasonMissingID
+	}
+
+	switch {
+	case m.timestamp != "":
+		d.timestamp = m.timestamp
+	case h.scheme.timestampHeader != "":
+		d.timestamp = r.Header.Get(h.scheme.timestampHeader)
+	default:
+		return ""
+	}
+	return checkTimestamp(d.timestamp, h.scheme.timestampFormat, now(), h.tolerance)
+}
+
+// checkSignature computes the MAC of the signed content with each secret and
+// compares it in constant time with each signature the sender offered.
+func (h *Handler) checkSignature(sigs [][]byte, d *delivery) reason {
+	var sum [64]byte
+	for _, k := range h.keys {
+		mac := k.mac()
+		h.tmpl.write(mac, d)
+		got := mac.Sum(sum[:0])
+		k.putMAC(mac)
+
+		for _, sig := range sigs {
+			if hmac.Equal(got, sig) {
+				d.keyID = k.id
+				d.matched = sig
+				return ""
+			}
+		}
+	}
+	return reasonInvalidSignature
+}
+
+// checkToken compares a shared token with each secret in constant time.
+func (h *Handler) checkToken(token string, d *delivery) reason {
+	sum := sha256.Sum256([]byte(token))
+	for _, k := range h.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.tokenSum[:]) == 1 {
+			d.keyID = k.id
+			return ""
+		}
+	}
+	return reasonInvalidSignature
+}
+
+// checkBodyTimestamp checks a timestamp that the scheme keeps in the body. It
+// runs after the signature, so only authenticated bodies are parsed.
+func (h *Handler) checkBodyTimestamp(d *delivery) reason {
+	if h.scheme.timestampField == "" {
+		return ""
+	}
+	raw, ok := jsonField(d.body, h.scheme.timestampField)
+	if !ok {
+		return reasonMissingTimestamp
+	}
+	d.timestamp = raw
+	return checkTimestamp(raw, h.scheme.timestampFormat, now(), h.tolerance)
+}
+
+// replayKey names the delivery in the replay store: its ID when the
+// signature covers it, else the signature itself (or, for a shared token,
+// which is the same on every delivery, the body). An ID that the signature
+// does not cover can be changed by anyone, so it never decides alone.
+func (h *Handler) replayKey(d *delivery) string {
+	var sum [sha256.Size]byte
+	switch {
+	case h.signsID:
+		return h.namespace + "id:" + d.id
+	case h.alg.token:
+		sum = sha256.Sum256(d.body)
+		return h.namespace + "body:" + hex.EncodeToString(sum[:])
+	default:
+		sum = sha256.Sum256(d.matched)
+		return h.namespace + "sig:" + hex.EncodeToString(sum[:])
+	}
+}
+
+// readBody reads at most max bytes of the body into buf.
+func readBody(r *http.Request, max int64, buf *bytes.Buffer) reason {
+	if r.Body == nil || r.Body == http.NoBody {
+		return ""
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return reasonBodyTooLarge
+	case err != nil:
+		return reasonBodyUnreadable
+	case int64(buf.Len()) > max:
+		return reasonBodyTooLarge
+	}
+	return ""
+}
+
+// maxPooledBuffer keeps very large bodies from pinning memory in the pool.
+const maxPooledBuffer = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		bufPool.Put(buf)
+	}
+}
+
+// originalURL is the URL as the sender requested it, before any rewrite by
+// an earlier handler.
+func originalURL(r *http.Request) string {
+	or := r
+	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
+		or = &o
+	}
+	scheme := "http"
+	if or.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + or.Host + or.RequestURI
+}
