@@ -219,7 +219,7 @@ func (t *memoryTable) remove(el *list.Element) {
 
 // Interface guards
 var (
-	_ ReplayStore       = (*MemoryStore)(nil)
-	_ caddy.Provisioner = (*MemoryStore)(nil)
+	_ ReplayStore        = (*MemoryStore)(nil)
+	_ caddy.Provisioner  = (*MemoryStore)(nil)
 	_ caddy.CleanerUpper = (*MemoryStore)(nil)
 )
