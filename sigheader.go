@@ -72,7 +72,7 @@ func (s *scheme) parseKeyed(value string, sep byte, tsKey, sigKey string,
 
 	for _, item := range splitList(value, sep) {
 		k, v, ok := strings.Cut(item, "=")
-		if !ok || v == "" {
+		if !ok || v == "" || strings.ContainsAny(v, ",;= ") {
 			return signatureMaterial{}, reasonMalformedSignature
 		}
 		switch k {

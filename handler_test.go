@@ -1,0 +1,216 @@
+package webhookverify
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// provisioned returns h provisioned in a fresh Caddy context, which is
+// cancelled when the test ends.
+func provisioned(t testing.TB, h *Handler) *Handler {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := h.Provision(ctx); err != nil {
+		t.Fatalf("provisioning: %v", err)
+	}
+	if err := h.Validate(); err != nil {
+		t.Fatalf("validating: %v", err)
+	}
+	return h
+}
+
+// setClock fixes the package clock at t for the rest of the test.
+func setClock(tb testing.TB, at time.Time) {
+	tb.Helper()
+	old := now
+	now = func() time.Time { return at }
+	tb.Cleanup(func() { now = old })
+}
+
+// recorder is a next handler that remembers what it was given.
+type recorder struct {
+	calls  int
+	body   []byte
+	header http.Header
+	status int
+	err    error
+}
+
+func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+	rec.calls++
+	rec.header = r.Header.Clone()
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	rec.body = b
+	if rec.err != nil {
+		return rec.err
+	}
+	if rec.status != 0 {
+		w.WriteHeader(rec.status)
+	}
+	return nil
+}
+
+// serve sends a request with the given headers and body through h.
+func serve(h *Handler, next caddyhttp.Handler, headers map[string]string,
+	body string) (*caddy.Replacer, error) {
+	req := httptest.NewRequest(http.MethodPost, "http://example.com/hook", strings.NewReader(body))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	repl := caddy.NewReplacer()
+	ctx := context.WithValue(req.Context(), caddy.ReplacerCtxKey, repl)
+	req = req.WithContext(ctx)
+	return repl, h.ServeHTTP(httptest.NewRecorder(), req, next)
+}
+
+// statusOf is the HTTP status a handler error carries, or 0 for nil.
+func statusOf(t *testing.T, err error) (int, string) {
+	t.Helper()
+	if err == nil {
+		return 0, ""
+	}
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) {
+		t.Fatalf("error %v is not a caddyhttp.HandlerError", err)
+	}
+	var rej rejection
+	if !errors.As(he.Err, &rej) {
+		t.Fatalf("error %v carries no rejection", err)
+	}
+	return he.StatusCode, string(rej.reason)
+}
+
+type vector struct {
+	Name    string            `json:"name"`
+	Source  string            `json:"source"`
+	Preset  string            `json:"preset"`
+	Secret  string            `json:"secret"`
+	Now     int64             `json:"now"`
+	Body    string            `json:"body"`
+	Headers map[string]string `json:"headers"`
+}
+
+// TestPublishedVectors checks each preset against the examples its provider
+// publishes, and checks that changing one byte of the body breaks them.
+func TestPublishedVectors(t *testing.T) {
+	raw, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Vectors []vector `json:"vectors"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Vectors) != 3 {
+		t.Fatalf("got %d vectors, want 3", len(file.Vectors))
+	}
+
+	for _, v := range file.Vectors {
+		t.Run(v.Name, func(t *testing.T) {
+			if v.Now != 0 {
+				setClock(t, time.Unix(v.Now, 0))
+			}
+			h := provisioned(t, &Handler{
+				Preset:        v.Preset,
+				Secrets:       []Secret{{Value: v.Secret}},
+				DisableReplay: true,
+			})
+
+			next := &recorder{}
+			repl, err := serve(h, next, v.Headers, v.Body)
+			if err != nil {
+				t.Fatalf("published example refused: %v", err)
+			}
+			if next.calls != 1 || string(next.body) != v.Body {
+				t.Fatalf("next got %d calls, body %q", next.calls, next.body)
+			}
+			if got, _ := repl.GetString("http.webhook_verify.key_id"); got != "1" {
+				t.Errorf("key_id placeholder = %q, want 1", got)
+			}
+
+			next = &recorder{}
+			_, err = serve(h, next, v.Headers, v.Body+" ")
+			if code, rsn := statusOf(t, err); code != 401 || rsn != "invalid_signature" {
+				t.Errorf("altered body: got %d %s, want 401 invalid_signature", code, rsn)
+			}
+			if next.calls != 0 {
+				t.Errorf("altered body was forwarded")
+			}
+		})
+	}
+}
+
+// TestUpstreamOutcomeSettlesReservation checks that a failed upstream frees
+// the delivery for a retry and a successful one keeps it.
+func TestUpstreamOutcomeSettlesReservation(t *testing.T) {
+	setClock(t, time.Unix(1614265330, 0))
+	headers := map[string]string{
+		"webhook-id":        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+		"webhook-timestamp": "1614265330",
+		"webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	}
+	body := `{"test": 2432232314}`
+
+	tests := []struct {
+		name      string
+		first     recorder
+		retryCode int
+	}{
+		{"5xx status releases", recorder{status: 503}, 0},
+		{"error releases", recorder{err: errors.New("upstream gone")}, 0},
+		{"5xx handler error releases", recorder{err: caddyhttp.Error(502, io.EOF)}, 0},
+		{"4xx handler error commits", recorder{err: caddyhttp.Error(422, io.EOF)}, 409},
+		{"2xx commits", recorder{status: 204}, 409},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := provisioned(t, &Handler{
+				Preset:  "standard_webhooks",
+				Secrets: []Secret{{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}},
+				// A fresh table per case: the shared pool keys tables by size.
+				ReplayRaw: json.RawMessage(`{"store":"memory","max_entries":` +
+					strconv.Itoa(len(tt.name)+1000) + `}`),
+			})
+			first := tt.first
+			serve(h, &first, headers, body)
+			if first.calls != 1 {
+				t.Fatalf("first delivery not forwarded")
+			}
+
+			retry := &recorder{}
+			_, err := serve(h, retry, headers, body)
+			code, _ := statusOf(t, err)
+			if code != tt.retryCode {
+				t.Fatalf("retry status = %d, want %d", code, tt.retryCode)
+			}
+			if wantCalls := btoi(tt.retryCode == 0); retry.calls != wantCalls {
+				t.Errorf("retry forwarded %d times, want %d", retry.calls, wantCalls)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
