@@ -86,6 +86,11 @@ type delivery struct {
 // store, reading the body into buf. It returns the reason for refusal, or
 // the empty reason when the delivery is authentic and fresh.
 func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason {
+	d.id = firstHeader(r.Header.Get, h.scheme.idHeaders)
+	if len(d.id) > maxIDLen {
+		d.id = ""
+		return reasonMalformedID
+	}
 	if r.ContentLength > h.MaxBody {
 		return reasonBodyTooLarge
 	}
@@ -121,7 +126,7 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 	return h.checkBodyTimestamp(d)
 }
 
-// readHeaders fills in the timestamp, ID and request parts of d, and checks
+// readHeaders fills in the timestamp and request parts of d, and checks
 // the timestamp when the scheme carries it outside the body.
 func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial) reason {
 	d.method = r.Method
@@ -130,11 +135,6 @@ func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial)
 		d.url = originalURL(r)
 	}
 
-	d.id = firstHeader(r.Header.Get, h.scheme.idHeaders)
-	if len(d.id) > maxIDLen {
-		d.id = ""
-		return reasonMalformedID
-	}
 	if d.id == "" && h.signsID {
 		return reasonMissingID
 	}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,17 +138,21 @@ func tryStart(t *testing.T, site string, patch func(cfg map[string]any)) (*insta
 	return inst, nil
 }
 
-// dumpLogOnFailure prints the handler's log lines when the test failed, to
-// show why a delivery was refused.
+// dumpLogOnFailure prints the handler's last log lines when the test
+// failed, to show why deliveries were refused.
 func (inst *instance) dumpLogOnFailure(t *testing.T) {
 	if !t.Failed() {
 		return
 	}
+	var lines []logEntry
 	for _, e := range readLog(t, inst.logPath) {
 		if e.str("logger") == "http.handlers.webhook_verify" {
-			t.Logf("handler log: %s %s reason=%s scheme=%s id=%s uri=%s", e.str("level"),
-				e.str("msg"), e.str("reason"), e.str("scheme"), e.str("id"), e.str("uri"))
+			lines = append(lines, e)
 		}
+	}
+	for _, e := range lines[max(0, len(lines)-10):] {
+		t.Logf("handler log: %s %s reason=%s scheme=%s id=%s uri=%s", e.str("level"),
+			e.str("msg"), e.str("reason"), e.str("scheme"), e.str("id"), e.str("uri"))
 	}
 }
 
@@ -194,7 +200,7 @@ func handlers(v any) []map[string]any {
 		if v["handler"] == "webhook_verify" {
 			return []map[string]any{v}
 		}
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			found = append(found, handlers(v[k])...)
 		}
 	case []any:
@@ -203,20 +209,6 @@ func handlers(v any) []map[string]any {
 		}
 	}
 	return found
-}
-
-// sortedKeys returns the keys of m in a fixed order.
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // recorded is one request as the upstream received it.

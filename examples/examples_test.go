@@ -1,0 +1,125 @@
+// Package examples holds runnable configurations; this test runs them the way
+// the README does, with the custom Caddy binary and the example script.
+package examples
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExampleScript builds cmd/caddy, runs it on examples/Caddyfile and runs
+// examples/send.sh twice against it, checking every status it reports.
+func TestExampleScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Caddy; skipped in -short mode")
+	}
+	for _, tool := range []string{"curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("the example script needs %s: %v", tool, err)
+		}
+	}
+	for _, addr := range []string{"localhost:8080", "localhost:2019"} {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Fatalf("%s is already in use; the example listens there", addr)
+		}
+	}
+
+	bin := filepath.Join(t.TempDir(), "caddy")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building Caddy: %v\n%s", err, out)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	caddy := exec.CommandContext(ctx, bin, "run", "--config", "examples/Caddyfile")
+	caddy.Dir = ".."
+	caddy.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(),
+		"XDG_CONFIG_HOME="+t.TempDir())
+	logs, err := os.Create(filepath.Join(t.TempDir(), "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caddy.Stdout, caddy.Stderr = logs, logs
+	if err := caddy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); caddy.Wait() })
+	waitForPort(t, "localhost:8080")
+
+	first := runScript(t)
+	want := []string{
+		`github signed: accepted github delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958 [200]`,
+		`github replayed: refused: duplicate_delivery [409]`,
+		`github forged: refused: invalid_signature [401]`,
+		`stripe signed: accepted stripe delivery signed at <n> [200]`,
+		`stripe wrong secret: refused: invalid_signature [401]`,
+		`stripe ten minutes old: refused: stale_timestamp [401]`,
+		`standard signed: accepted delivery msg_<n> with key 2026 [200]`,
+		`standard replayed: refused: duplicate_delivery [409]`,
+		`standard malformed: refused: malformed_signature [400]`,
+	}
+	compareLines(t, first, want)
+
+	// The GitHub delivery has a fixed signature: the second run is a replay.
+	time.Sleep(1100 * time.Millisecond) // a new second, so the timestamped ones differ
+	second := runScript(t)
+	want[0] = `github signed: refused: duplicate_delivery [409]`
+	compareLines(t, second, want)
+}
+
+// runScript runs examples/send.sh and returns its lines, labels and replies
+// joined by a colon and the run of padding collapsed.
+func runScript(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "send.sh").CombinedOutput()
+	if err != nil {
+		t.Fatalf("send.sh: %v\n%s", err, out)
+	}
+	pad := regexp.MustCompile(`\s{2,}`)
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		lines = append(lines, pad.ReplaceAllString(strings.TrimSpace(l), ": "))
+	}
+	return lines
+}
+
+var number = regexp.MustCompile(`\d{9,}`)
+
+// compareLines checks got against want, where <n> in want stands for any
+// timestamp-sized number.
+func compareLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("script printed %d lines, want %d:\n%s", len(got), len(want),
+			strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if g := number.ReplaceAllString(got[i], "<n>"); g != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, got[i], want[i])
+		}
+	}
+}
+
+// waitForPort waits up to 60 seconds for addr to accept connections.
+func waitForPort(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("Caddy did not listen on %s within 60s", addr)
+}
