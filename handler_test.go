@@ -214,3 +214,26 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// TestReplayBodyClose checks that the forwarded body reads the verified
+// bytes, and that after Close it reads nothing, whatever reuses the buffer.
+func TestReplayBodyClose(t *testing.T) {
+	buf := getBuffer()
+	buf.WriteString("payload")
+	b := newReplayBody(buf)
+
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "payload" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	b.Close()
+	buf.WriteString("someone else's bytes")
+
+	n, err := b.Read(make([]byte, 8))
+	if n != 0 || err != io.EOF {
+		t.Fatalf("read after close: %d bytes, %v", n, err)
+	}
+	if n, _ := b.WriteTo(io.Discard); n != 0 {
+		t.Fatalf("WriteTo after close wrote %d bytes", n)
+	}
+}

@@ -1,14 +1,12 @@
 package webhookverify
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -319,10 +317,9 @@ func (h *Handler) Validate() error {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	buf := getBuffer()
-	defer putBuffer(buf)
-
 	var d delivery
 	if rsn := h.verify(r, &d, buf); rsn != "" {
+		putBuffer(buf)
 		return h.reject(r, repl, &d, rsn)
 	}
 
@@ -330,6 +327,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.store != nil {
 		key = h.replayKey(&d)
 		ok, err := h.store.Reserve(r.Context(), key, min(h.window, maxInFlight))
+		if err != nil || !ok {
+			putBuffer(buf)
+		}
 		if err != nil {
 			h.logger.Error("replay store unavailable", zap.Error(err))
 			return h.reject(r, repl, &d, reasonReplayStoreError)
@@ -344,7 +344,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		c.Write(h.deliveryFields(r, &d)...)
 	}
 
-	r.Body = io.NopCloser(bytes.NewReader(d.body))
+	r.Body = newReplayBody(buf)
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(rec, r)
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -235,23 +234,6 @@ func readBody(r *http.Request, max int64, buf *bytes.Buffer) reason {
 		return reasonBodyTooLarge
 	}
 	return ""
-}
-
-// maxPooledBuffer keeps very large bodies from pinning memory in the pool.
-const maxPooledBuffer = 1 << 20
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-func getBuffer() *bytes.Buffer {
-	buf := bufPool.Get().(*bytes.Buffer)
-	buf.Reset()
-	return buf
-}
-
-func putBuffer(buf *bytes.Buffer) {
-	if buf.Cap() <= maxPooledBuffer {
-		bufPool.Put(buf)
-	}
 }
 
 // originalURL is the URL as the sender requested it, before any rewrite by

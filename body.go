@@ -1,0 +1,72 @@
+package webhookverify
+
+import (
+	"bytes"
+	"io"
+	"sync"
+)
+
+// maxPooledBuffer keeps very large bodies from pinning memory in the pool.
+const maxPooledBuffer = 1 << 20
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func getBuffer() *bytes.Buffer {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	return buf
+}
+
+func putBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		bufPool.Put(buf)
+	}
+}
+
+// replayBody hands the verified bytes to the next handler. The buffer goes
+// back to the pool only when the body is closed, not when ServeHTTP returns:
+// an HTTP transport may go on reading a request body in its own goroutine
+// after the round trip has returned, and must never see another request's
+// bytes. A body that is never closed leaves its buffer to the collector.
+type replayBody struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+	r   bytes.Reader
+}
+
+func newReplayBody(buf *bytes.Buffer) *replayBody {
+	b := &replayBody{buf: buf}
+	b.r.Reset(buf.Bytes())
+	return b
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return 0, io.EOF
+	}
+	return b.r.Read(p)
+}
+
+// WriteTo lets io.Copy move the body without an intermediate buffer.
+func (b *replayBody) WriteTo(w io.Writer) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf == nil {
+		return 0, nil
+	}
+	return b.r.WriteTo(w)
+}
+
+// Close returns the buffer to the pool; reads after it see the end of the body.
+func (b *replayBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.buf != nil {
+		b.r.Reset(nil)
+		putBuffer(b.buf)
+		b.buf = nil
+	}
+	return nil
+}
