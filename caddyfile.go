@@ -1,8 +1,6 @@
 package webhookverify
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -29,8 +27,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		secret_encoding raw|hex|base64
 //		max_body <size>
 //		tolerance <duration>
-//		replay off|memory [<max_entries>]
+//		replay off|memory [<max_entries>]|storage|redis <address> [{ ... }]
 //		replay_window <duration>
+//		on_store_error reject|allow
 //
 //		algorithm hmac-sha1|hmac-sha256|hmac-sha512
 //		signature_header <name>
@@ -70,10 +69,14 @@ var stringOptions = map[string]func(h *Handler) *string{
 	"timestamp_header":   func(h *Handler) *string { return &h.TimestampHeader },
 	"timestamp_format":   func(h *Handler) *string { return &h.TimestampFormat },
 	"id_header":          func(h *Handler) *string { return &h.IDHeader },
+	"on_store_error":     func(h *Handler) *string { return &h.OnStoreError },
 }
 
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	option := d.Val()
+	if option == "replay" {
+		return h.unmarshalReplay(d)
+	}
 	args := d.RemainingArgs()
 
 	if field, ok := stringOptions[option]; ok {
@@ -119,43 +122,32 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 			h.ReplayWindow = caddy.Duration(dur)
 		}
 
-	case "replay":
-		return h.unmarshalReplay(d, args)
-
 	default:
 		return d.Errf("unrecognized webhook_verify option %q", option)
 	}
 	return nil
 }
 
-// unmarshalReplay reads "replay off" or "replay memory [<max_entries>]".
-func (h *Handler) unmarshalReplay(d *caddyfile.Dispenser, args []string) error {
-	if len(args) == 0 {
+// unmarshalReplay reads "replay off" or "replay <store> [<args...>] [{ ... }]",
+// handing the store's own tokens to the store module.
+func (h *Handler) unmarshalReplay(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
 		return d.ArgErr()
 	}
-	switch args[0] {
-	case "off":
-		if len(args) != 1 {
+	if d.Val() == "off" {
+		if d.NextArg() {
 			return d.ArgErr()
 		}
 		h.DisableReplay = true
-	case "memory":
-		store := &MemoryStore{}
-		if len(args) > 2 {
-			return d.ArgErr()
-		}
-		if len(args) == 2 {
-			n, err := strconv.Atoi(args[1])
-			if err != nil || n <= 0 {
-				return d.Errf("replay memory: max_entries must be a positive integer, got %q",
-					args[1])
-			}
-			store.MaxEntries = n
-		}
-		h.ReplayRaw = caddyconfig.JSONModuleObject(store, "store", "memory", nil)
-	default:
-		return d.Errf("replay: unknown store %q (want off or memory)", args[0])
+		return nil
 	}
+
+	name := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "http.handlers.webhook_verify.replay."+name)
+	if err != nil {
+		return d.Errf("replay: %v", err)
+	}
+	h.ReplayRaw = caddyconfig.JSONModuleObject(unm, "store", name, nil)
 	return nil
 }
 

@@ -80,6 +80,12 @@ type Handler struct {
 	// fresh timestamp is then forwarded however often it arrives.
 	DisableReplay bool `json:"disable_replay,omitempty"`
 
+	// What to do when the replay store fails, for example when Redis cannot
+	// be reached: "reject" (default) refuses the delivery with 503, so the
+	// sender retries later; "allow" forwards it without the replay check.
+	// Every such event is logged and counted either way.
+	OnStoreError string `json:"on_store_error,omitempty"`
+
 	// How long a delivery is remembered after it was accepted. Default:
 	// twice the tolerance plus one minute for schemes with a signed
 	// timestamp, which covers every moment the same delivery stays fresh;
@@ -156,6 +162,7 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision builds the scheme, decodes the secrets and loads the replay store.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	registerMetrics(ctx.GetMetricsRegistry(), h.logger)
 
 	if err := h.validateLimits(); err != nil {
 		return err
@@ -267,6 +274,10 @@ func (h *Handler) provisionReplay(ctx caddy.Context) error {
 			zap.Duration("replay_window", h.window), zap.Duration("tolerance", h.tolerance))
 	}
 
+	if h.OnStoreError != "" && h.OnStoreError != "reject" && h.OnStoreError != "allow" {
+		return fmt.Errorf("on_store_error: unknown action %q (want reject or allow)",
+			h.OnStoreError)
+	}
 	if h.DisableReplay {
 		if h.ReplayRaw != nil {
 			return fmt.Errorf("replay: a store is configured but disable_replay is set")
@@ -327,14 +338,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.store != nil {
 		key = h.replayKey(&d)
 		ok, err := h.store.Reserve(r.Context(), key, min(h.window, maxInFlight))
-		if err != nil || !ok {
+		switch {
+		case err != nil && h.OnStoreError == "allow":
+			storeErrors.WithLabelValues("allowed").Inc()
+			h.logger.Warn("replay store failed; forwarding without replay check",
+				zap.String("id", d.id), zap.Error(err))
+			key = ""
+		case err != nil:
+			storeErrors.WithLabelValues("rejected").Inc()
+			h.logger.Error("replay store failed", zap.String("id", d.id), zap.Error(err))
 			putBuffer(buf)
-		}
-		if err != nil {
-			h.logger.Error("replay store unavailable", zap.Error(err))
 			return h.reject(r, repl, &d, reasonReplayStoreError)
-		}
-		if !ok {
+		case !ok:
+			putBuffer(buf)
 			return h.reject(r, repl, &d, reasonDuplicate)
 		}
 	}
@@ -348,7 +364,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(rec, r)
 
-	if h.store != nil {
+	if key != "" {
 		h.settle(r, key, upstreamFailed(rec.status, err))
 	}
 	return err

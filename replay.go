@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 )
 
@@ -99,6 +100,22 @@ func (m *MemoryStore) Cleanup() error {
 	}
 	_, err := memoryTables.Delete(m.poolKey)
 	return err
+}
+
+// UnmarshalCaddyfile reads `memory [<max_entries>]`.
+func (m *MemoryStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume the store name
+	if d.NextArg() {
+		n, err := strconv.Atoi(d.Val())
+		if err != nil || n <= 0 {
+			return d.Errf("max_entries: must be a positive integer, got %q", d.Val())
+		}
+		m.MaxEntries = n
+	}
+	if d.NextArg() || d.NextBlock(0) {
+		return d.ArgErr()
+	}
+	return nil
 }
 
 // Reserve implements ReplayStore.
@@ -219,7 +236,8 @@ func (t *memoryTable) remove(el *list.Element) {
 
 // Interface guards
 var (
-	_ ReplayStore        = (*MemoryStore)(nil)
-	_ caddy.Provisioner  = (*MemoryStore)(nil)
-	_ caddy.CleanerUpper = (*MemoryStore)(nil)
+	_ ReplayStore           = (*MemoryStore)(nil)
+	_ caddy.Provisioner     = (*MemoryStore)(nil)
+	_ caddy.CleanerUpper    = (*MemoryStore)(nil)
+	_ caddyfile.Unmarshaler = (*MemoryStore)(nil)
 )

@@ -8,6 +8,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	_ "github.com/webhookverify/caddy-webhook-verify"
+	_ "github.com/webhookverify/caddy-webhook-verify/redisstore"
 )
 
 func main() {

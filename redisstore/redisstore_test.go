@@ -1,0 +1,170 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/webhookverify/caddy-webhook-verify/internal/storetest"
+)
+
+// StartRedis runs a real redis-server on a free loopback port for the test
+// and returns its address. Without redis-server on the PATH the test is
+// skipped, except in CI (CI=true), where that is a failure.
+func startRedis(t *testing.T, args ...string) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redis-server is required in CI: %v", err)
+		}
+		t.Skip("redis-server not installed (apt-get install redis-server)")
+	}
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", t.TempDir())
+	cmd.Args = append(cmd.Args, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+
+	addr := "127.0.0.1:" + port
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("redis-server did not listen on %s", addr)
+	return ""
+}
+
+// open provisions a store for addr and closes it when the test ends.
+func open(t *testing.T, s *Store) *Store {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := s.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Cleanup() })
+	return s
+}
+
+func TestContract(t *testing.T) {
+	addr := startRedis(t)
+	storetest.Run(t, "redis", func(t *testing.T) storetest.Store {
+		return open(t, &Store{Address: addr})
+	})
+}
+
+func TestKeysUsePrefixAndExpire(t *testing.T) {
+	addr := startRedis(t)
+	s := open(t, &Store{Address: addr, KeyPrefix: "test:"})
+	ctx := context.Background()
+
+	if ok, err := s.Reserve(ctx, "k", time.Minute); !ok || err != nil {
+		t.Fatalf("Reserve = %v, %v", ok, err)
+	}
+	ttl, err := s.client.PTTL(ctx, "test:k").Result()
+	if err != nil || ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("PTTL(test:k) = %v, %v; want within (0, 1m]", ttl, err)
+	}
+	if err := s.Commit(ctx, "k", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ttl, _ = s.client.PTTL(ctx, "test:k").Result()
+	if ttl <= time.Minute || ttl > time.Hour {
+		t.Fatalf("after commit PTTL = %v, want within (1m, 1h]", ttl)
+	}
+}
+
+func TestUnreachableFailsFast(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	s := open(t, &Store{Address: addr, Timeout: caddy.Duration(200 * time.Millisecond)})
+	ok, err := s.Reserve(context.Background(), "k", time.Minute)
+	if ok || err == nil || !strings.Contains(err.Error(), "redis reserve") {
+		t.Fatalf("Reserve on a closed port = %v, %v; want false and a redis error", ok, err)
+	}
+}
+
+func TestPasswordFromEnv(t *testing.T) {
+	addr := startRedis(t, "--requirepass", "s3cret")
+	t.Setenv("TEST_REDIS_PASSWORD", "s3cret")
+	ctx := context.Background()
+
+	s := open(t, &Store{Address: addr, Password: "{env.TEST_REDIS_PASSWORD}"})
+	if ok, err := s.Reserve(ctx, "k", time.Minute); !ok || err != nil {
+		t.Fatalf("Reserve with the password from the environment = %v, %v", ok, err)
+	}
+
+	wrong := open(t, &Store{Address: addr, Password: "not-it"})
+	_, err := wrong.Reserve(ctx, "k2", time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "WRONGPASS") {
+		t.Fatalf("Reserve with a wrong password: %v, want WRONGPASS", err)
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`redis 10.0.0.5:6380 {
+		username caddy
+		password {env.REDIS_PASSWORD}
+		db 3
+		tls
+		tls_server_name redis.internal
+		key_prefix hooks:
+		timeout 500ms
+	}`)
+	var s Store
+	if err := s.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := Store{Address: "10.0.0.5:6380", Username: "caddy",
+		Password: "{env.REDIS_PASSWORD}", DB: 3, TLS: true, TLSServerName: "redis.internal",
+		KeyPrefix: "hooks:", Timeout: caddy.Duration(500 * time.Millisecond)}
+	if s != want {
+		t.Fatalf("got %+v\nwant %+v", s, want)
+	}
+
+	for _, bad := range []string{"redis", "redis a b", "redis a { db -1 }", "redis a { bogus 1 }",
+		"redis a { tls yes }", "redis a { timeout soon }"} {
+		var s Store
+		if err := s.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func TestValidateNeedsAddress(t *testing.T) {
+	err := (&Store{}).Validate()
+	if err == nil || !strings.Contains(err.Error(), "address") {
+		t.Fatalf("Validate without address: %v", errors.Unwrap(err))
+	}
+}
