@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,46 +13,6 @@ import (
 
 	"github.com/webhookverify/caddy-webhook-verify/internal/storetest"
 )
-
-// StartRedis runs a real redis-server on a free loopback port for the test
-// and returns its address. Without redis-server on the PATH the test is
-// skipped, except in CI (CI=true), where that is a failure.
-func startRedis(t *testing.T, args ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is required in CI: %v", err)
-		}
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", t.TempDir())
-	cmd.Args = append(cmd.Args, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-
-	addr := "127.0.0.1:" + port
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("redis-server did not listen on %s", addr)
-	return ""
-}
 
 // open provisions a store for addr and closes it when the test ends.
 func open(t *testing.T, s *Store) *Store {
@@ -73,14 +30,14 @@ func open(t *testing.T, s *Store) *Store {
 }
 
 func TestContract(t *testing.T) {
-	addr := startRedis(t)
+	addr := storetest.StartRedis(t)
 	storetest.Run(t, "redis", func(t *testing.T) storetest.Store {
 		return open(t, &Store{Address: addr})
 	})
 }
 
 func TestKeysUsePrefixAndExpire(t *testing.T) {
-	addr := startRedis(t)
+	addr := storetest.StartRedis(t)
 	s := open(t, &Store{Address: addr, KeyPrefix: "test:"})
 	ctx := context.Background()
 
@@ -116,7 +73,7 @@ func TestUnreachableFailsFast(t *testing.T) {
 }
 
 func TestPasswordFromEnv(t *testing.T) {
-	addr := startRedis(t, "--requirepass", "s3cret")
+	addr := storetest.StartRedis(t, "--requirepass", "s3cret")
 	t.Setenv("TEST_REDIS_PASSWORD", "s3cret")
 	ctx := context.Background()
 
