@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 // open provisions a store for addr and closes it when the test ends.
-func open(t *testing.T, s *Store) *Store {
+func open(t testing.TB, s *Store) *Store {
 	t.Helper()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
@@ -123,5 +124,24 @@ func TestValidateNeedsAddress(t *testing.T) {
 	err := (&Store{}).Validate()
 	if err == nil || !strings.Contains(err.Error(), "address") {
 		t.Fatalf("Validate without address: %v", errors.Unwrap(err))
+	}
+}
+
+// BenchmarkReserveCommit measures one reserve and one commit of a new key
+// against a real redis-server on loopback: two round trips.
+func BenchmarkReserveCommit(b *testing.B) {
+	s := open(b, &Store{Address: storetest.StartRedis(b)})
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := "bench:" + strconv.Itoa(i)
+		i++
+		if ok, err := s.Reserve(ctx, k, time.Minute); !ok || err != nil {
+			b.Fatalf("Reserve = %v, %v", ok, err)
+		}
+		if err := s.Commit(ctx, k, time.Hour); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

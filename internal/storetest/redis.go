@@ -12,7 +12,7 @@ import (
 // StartRedis runs a real redis-server on a free loopback port for the test,
 // with any extra arguments, and returns its address. Without redis-server on
 // the PATH the test is skipped, except in CI (CI set), where that fails.
-func StartRedis(t *testing.T, args ...string) string {
+func StartRedis(t testing.TB, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
