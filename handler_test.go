@@ -17,11 +17,22 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
+// TestMain runs an empty Caddy configuration, so that handlers provisioned
+// by the tests have a configuration to load the apps they use (events) into.
+func TestMain(m *testing.M) {
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true}}`), false); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	caddy.Stop()
+	os.Exit(code)
+}
+
 // provisioned returns h provisioned in a fresh Caddy context, which is
 // cancelled when the test ends.
 func provisioned(t testing.TB, h *Handler) *Handler {
 	t.Helper()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	ctx, cancel := caddy.NewContext(caddy.ActiveContext())
 	t.Cleanup(cancel)
 	if err := h.Provision(ctx); err != nil {
 		t.Fatalf("provisioning: %v", err)

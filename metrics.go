@@ -8,24 +8,63 @@ import (
 )
 
 // The collectors are made once per process and registered again on every
-// provision, so that a config reload keeps their values.
-var storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "caddy",
-	Subsystem: "webhook_verify",
-	Name:      "replay_store_errors_total",
-	Help:      "Replay store failures, by what was done with the delivery (rejected or allowed).",
-}, []string{"action"})
+// provision, so that a config reload keeps their values. Label values come
+// from configuration (scheme, store) or closed sets (outcome, reason, op,
+// result), never from the request, so their number stays small.
+var (
+	verifications = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "verifications_total",
+		Help:      "Deliveries checked, by scheme, outcome (accepted or rejected) and reason.",
+	}, []string{"scheme", "outcome", "reason"})
+
+	verifyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "verification_duration_seconds",
+		Help:      "Time to read, verify and reserve a delivery, before the next handler runs.",
+		Buckets: []float64{0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05,
+			0.1, 0.5, 1},
+	}, []string{"scheme"})
+
+	storeOps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "replay_store_operations_total",
+		Help: "Replay store calls, by store, operation (reserve, commit, release) and " +
+			"result (ok, duplicate, error).",
+	}, []string{"store", "op", "result"})
+
+	storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "replay_store_errors_total",
+		Help:      "Replay store failures, by what was done with the delivery (rejected or allowed).",
+	}, []string{"action"})
+)
 
 // registerMetrics adds the collectors to Caddy's registry.
 func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{storeErrors} {
+	for _, c := range []prometheus.Collector{verifications, verifyDuration, storeOps, storeErrors} {
 		err := reg.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {
 			logger.Error("registering metrics", zap.Error(err))
 		}
 	}
+}
+
+// storeResult names the result of a store call for the operations metric.
+func storeResult(ok bool, err error) string {
+	switch {
+	case err != nil:
+		return "error"
+	case !ok:
+		return "duplicate"
+	}
+	return "ok"
 }

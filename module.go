@@ -1,11 +1,9 @@
 package webhookverify
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -138,7 +137,11 @@ type Handler struct {
 	signsID   bool
 	signsURL  bool
 	store     ReplayStore
+	storeName string
 	logger    *zap.Logger
+	rejects   *rejectLog
+	events    *caddyevents.App
+	ctx       caddy.Context
 }
 
 // Default limits.
@@ -161,8 +164,17 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 
 // Provision builds the scheme, decodes the secrets and loads the replay store.
 func (h *Handler) Provision(ctx caddy.Context) error {
+	h.ctx = ctx
 	h.logger = ctx.Logger()
 	registerMetrics(ctx.GetMetricsRegistry(), h.logger)
+	h.rejects = newRejectLog(h.logger, rejectRate, rejectBurst)
+	go h.rejects.flushLoop(ctx.Done())
+
+	events, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("loading events app: %w", err)
+	}
+	h.events = events.(*caddyevents.App)
 
 	if err := h.validateLimits(); err != nil {
 		return err
@@ -296,6 +308,8 @@ func (h *Handler) provisionReplay(ctx caddy.Context) error {
 		return fmt.Errorf("replay: module %T is not a replay store", mod)
 	}
 	h.store = store
+	h.storeName = strings.TrimPrefix(string(mod.(caddy.Module).CaddyModule().ID),
+		"http.handlers.webhook_verify.replay.")
 	return nil
 }
 
@@ -326,35 +340,23 @@ func (h *Handler) Validate() error {
 
 // ServeHTTP verifies the delivery and passes it on, or refuses it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	start := time.Now()
 	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	buf := getBuffer()
+
 	var d delivery
-	if rsn := h.verify(r, &d, buf); rsn != "" {
+	rsn := h.verify(r, &d, buf)
+	key := ""
+	if rsn == "" {
+		key, rsn = h.reserve(r, &d)
+	}
+	verifyDuration.WithLabelValues(h.scheme.name).Observe(time.Since(start).Seconds())
+	if rsn != "" {
 		putBuffer(buf)
 		return h.reject(r, repl, &d, rsn)
 	}
 
-	key := ""
-	if h.store != nil {
-		key = h.replayKey(&d)
-		ok, err := h.store.Reserve(r.Context(), key, min(h.window, maxInFlight))
-		switch {
-		case err != nil && h.OnStoreError == "allow":
-			storeErrors.WithLabelValues("allowed").Inc()
-			h.logger.Warn("replay store failed; forwarding without replay check",
-				zap.String("id", d.id), zap.Error(err))
-			key = ""
-		case err != nil:
-			storeErrors.WithLabelValues("rejected").Inc()
-			h.logger.Error("replay store failed", zap.String("id", d.id), zap.Error(err))
-			putBuffer(buf)
-			return h.reject(r, repl, &d, reasonReplayStoreError)
-		case !ok:
-			putBuffer(buf)
-			return h.reject(r, repl, &d, reasonDuplicate)
-		}
-	}
-
+	verifications.WithLabelValues(h.scheme.name, "accepted", "").Inc()
 	h.setPlaceholders(repl, &d, "")
 	if c := h.logger.Check(zapcore.DebugLevel, "webhook verified"); c != nil {
 		c.Write(h.deliveryFields(r, &d)...)
@@ -370,43 +372,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return err
 }
 
-// settle commits the reservation after the application took the delivery,
-// or releases it after a failure so that the sender's retry is accepted.
-func (h *Handler) settle(r *http.Request, key string, failed bool) {
-	ctx := context.WithoutCancel(r.Context())
-	var err error
-	if failed {
-		err = h.store.Release(ctx, key)
-	} else {
-		err = h.store.Commit(ctx, key, h.window)
-	}
-	if err != nil {
-		h.logger.Error("replay store update failed", zap.Bool("released", failed),
-			zap.Error(err))
-	}
-}
-
-// upstreamFailed reports whether the later handlers failed to take the
-// delivery: a 5xx status, or an error that is not a 4xx handler error.
-func upstreamFailed(status int, err error) bool {
-	if err != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode > 0 && he.StatusCode < 500 {
-			return false
-		}
-		return true
-	}
-	return status >= 500
-}
-
-// reject logs the refusal once and returns it as a handler error.
+// reject logs the refusal, counts it, emits an event for it and returns it
+// as a handler error.
 func (h *Handler) reject(r *http.Request, repl *caddy.Replacer, d *delivery, rsn reason) error {
+	status := reasonStatus[rsn]
 	h.setPlaceholders(repl, d, rsn)
-	if c := h.logger.Check(zapcore.WarnLevel, "webhook rejected"); c != nil {
-		fields := append(h.deliveryFields(r, d), zap.String("reason", string(rsn)))
-		c.Write(fields...)
+	verifications.WithLabelValues(h.scheme.name, "rejected", string(rsn)).Inc()
+
+	fields := append(h.deliveryFields(r, d), zap.String("reason", string(rsn)))
+	h.rejects.write(fields)
+
+	if h.events != nil {
+		h.events.Emit(h.ctx, "webhook_rejected", map[string]any{
+			"scheme":    h.scheme.name,
+			"reason":    string(rsn),
+			"status":    status,
+			"key_id":    d.keyID,
+			"id":        d.id,
+			"remote_ip": remoteIP(r),
+			"uri":       r.RequestURI,
+		})
 	}
-	return caddyhttp.Error(reasonStatus[rsn], rejection{reason: rsn})
+	return caddyhttp.Error(status, rejection{reason: rsn})
 }
 
 // deliveryFields are the log fields that describe a delivery. They hold no
