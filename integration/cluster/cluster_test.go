@@ -152,6 +152,7 @@ func (in *instance) stop() {
 	if in.cmd == nil || in.cmd.Process == nil {
 		return
 	}
+	defer client.CloseIdleConnections()
 	in.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
 	go func() { in.cmd.Wait(); close(done) }()
@@ -184,6 +185,9 @@ func (in *instance) reload() {
 	if resp.StatusCode != http.StatusOK {
 		in.t.Fatalf("reload: %d %s", resp.StatusCode, body)
 	}
+	// The reload closes the old server's idle connections; a POST sent on
+	// one of them would fail rather than be retried.
+	client.CloseIdleConnections()
 }
 
 // delivery is one signed Standard Webhooks request.
