@@ -1,6 +1,8 @@
 package webhookverify
 
 import (
+	"strings"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -58,6 +60,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
+// shorthands undoes the adapter's expansion of Caddy's placeholder shorthands
+// in signed_content, so that the JSON shows the template as it was written.
+var shorthands = strings.NewReplacer(
+	"{http.request.method}", "{method}",
+	"{http.request.header.", "{header.",
+)
+
 // stringOptions are the subdirectives that take exactly one text argument.
 var stringOptions = map[string]func(h *Handler) *string{
 	"secret_encoding":    func(h *Handler) *string { return &h.SecretEncoding },
@@ -84,6 +93,9 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 		*field(h) = args[0]
+		if option == "signed_content" {
+			h.SignedContent = shorthands.Replace(args[0])
+		}
 		return nil
 	}
 

@@ -20,7 +20,8 @@ import (
 // TestMain runs an empty Caddy configuration, so that handlers provisioned
 // by the tests have a configuration to load the apps they use (events) into.
 func TestMain(m *testing.M) {
-	if err := caddy.Load([]byte(`{"admin":{"disabled":true}}`), false); err != nil {
+	if err := caddy.Load([]byte(`{"admin":{"disabled":true,"config":{"persist":false}}}`),
+		false); err != nil {
 		panic(err)
 	}
 	code := m.Run()
@@ -246,5 +247,46 @@ func TestReplayBodyClose(t *testing.T) {
 	}
 	if n, _ := b.WriteTo(io.Discard); n != 0 {
 		t.Fatalf("WriteTo after close wrote %d bytes", n)
+	}
+}
+
+// TestReplayWithSignatureStripped checks that a delivery signed for two
+// configured secrets stays a replay when one of its signatures is removed.
+func TestReplayWithSignatureStripped(t *testing.T) {
+	setClock(t, time.Unix(1614265330, 0))
+	h := provisioned(t, &Handler{
+		Preset: "standard_webhooks",
+		Secrets: []Secret{
+			{Value: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", KeyID: "old"},
+			{Value: "whsec_c2Vjb25kIGV4YW1wbGUgc2VjcmV0IGtleQ==", KeyID: "new"},
+		},
+		ReplayRaw: json.RawMessage(`{"store":"memory","max_entries":777}`),
+	})
+	body := `{"test": 2432232314}`
+	id, ts := "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330"
+	s, err := newSigner(&Handler{Preset: "standard_webhooks",
+		Secrets: []Secret{{Value: "whsec_c2Vjb25kIGV4YW1wbGUgc2VjcmV0IGtleQ=="}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := http.Header{}
+	s.sign(hdr, &delivery{body: []byte(body), id: id}, time.Unix(1614265330, 0))
+	newSig := hdr.Get("webhook-signature")
+	oldSig := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+	both := map[string]string{"webhook-id": id, "webhook-timestamp": ts,
+		"webhook-signature": oldSig + " " + newSig}
+	next := &recorder{}
+	if _, err := serve(h, next, both, body); err != nil || next.calls != 1 {
+		t.Fatalf("delivery signed for both secrets: %v", err)
+	}
+
+	for name, sig := range map[string]string{"only new": newSig, "only old": oldSig} {
+		stripped := map[string]string{"webhook-id": id, "webhook-timestamp": ts,
+			"webhook-signature": sig}
+		_, err := serve(h, &recorder{}, stripped, body)
+		if code, rsn := statusOf(t, err); code != 409 || rsn != "duplicate_delivery" {
+			t.Errorf("%s: got %d %s, want 409 duplicate_delivery", name, code, rsn)
+		}
 	}
 }

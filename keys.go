@@ -35,8 +35,11 @@ type Secret struct {
 // hmacKey is a provisioned secret: its name and a pool of MACs keyed with it,
 // so no request pays for deriving the HMAC key schedule again.
 type hmacKey struct {
-	id   string
-	macs sync.Pool
+	id string
+	// fingerprint names the secret in replay keys without revealing it; it
+	// stays the same across reloads and while other secrets rotate.
+	fingerprint string
+	macs        sync.Pool
 	// tokenSum is the SHA-256 of a shared token; comparing digests of equal
 	// length keeps the comparison time independent of the token's length.
 	tokenSum [32]byte
@@ -44,7 +47,8 @@ type hmacKey struct {
 
 // newHMACKey prepares a decoded secret for the given algorithm.
 func newHMACKey(id string, secret []byte, alg algorithm) *hmacKey {
-	k := &hmacKey{id: id}
+	fp := sha256.Sum256(append([]byte("webhook_verify replay namespace\x00"), secret...))
+	k := &hmacKey{id: id, fingerprint: hex.EncodeToString(fp[:8])}
 	if alg.token {
 		k.tokenSum = sha256.Sum256(secret)
 		return k
@@ -62,18 +66,29 @@ func (k *hmacKey) mac() hash.Hash {
 
 func (k *hmacKey) putMAC(h hash.Hash) { k.macs.Put(h) }
 
-// resolveSecrets expands placeholders in the configured secrets and decodes
-// them. Errors name the secret by position or key ID, never by its value.
+// resolveSecrets expands placeholders in the configured secrets, decodes
+// them and prepares them for the algorithm.
 func resolveSecrets(secrets []Secret, encoding string, alg algorithm) ([]*hmacKey, error) {
+	raws, err := resolveSecretBytes(secrets, encoding)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]*hmacKey, len(raws))
+	for i, raw := range raws {
+		keys[i] = newHMACKey(secretID(i, secrets[i]), raw, alg)
+	}
+	return keys, nil
+}
+
+// resolveSecretBytes expands placeholders and decodes each secret. Errors
+// name the secret by position or key ID, never by its value.
+func resolveSecretBytes(secrets []Secret, encoding string) ([][]byte, error) {
 	repl := caddy.NewReplacer()
-	keys := make([]*hmacKey, 0, len(secrets))
+	raws := make([][]byte, 0, len(secrets))
 	seen := make(map[string]bool, len(secrets))
 
 	for i, s := range secrets {
-		id := s.KeyID
-		if id == "" {
-			id = strconv.Itoa(i + 1)
-		}
+		id := secretID(i, s)
 		if seen[id] {
 			return nil, fmt.Errorf("secrets: key_id %q is used twice", id)
 		}
@@ -87,9 +102,17 @@ func resolveSecrets(secrets []Secret, encoding string, alg algorithm) ([]*hmacKe
 		if err != nil {
 			return nil, fmt.Errorf("secrets: secret %s: %w", id, err)
 		}
-		keys = append(keys, newHMACKey(id, raw, alg))
+		raws = append(raws, raw)
 	}
-	return keys, nil
+	return raws, nil
+}
+
+// secretID is the key ID of the i-th secret: its own, or its position.
+func secretID(i int, s Secret) string {
+	if s.KeyID != "" {
+		return s.KeyID
+	}
+	return strconv.Itoa(i + 1)
 }
 
 // decodeSecret turns a secret written in the given encoding into key bytes.

@@ -346,9 +346,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	var d delivery
 	rsn := h.verify(r, &d, buf)
-	key := ""
+	var keys []string
 	if rsn == "" {
-		key, rsn = h.reserve(r, &d)
+		keys, rsn = h.reserve(r, &d)
 	}
 	verifyDuration.WithLabelValues(h.scheme.name).Observe(time.Since(start).Seconds())
 	if rsn != "" {
@@ -366,8 +366,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(rec, r)
 
-	if key != "" {
-		h.settle(r, key, upstreamFailed(rec.status, err))
+	if len(keys) > 0 {
+		h.settle(r, keys, upstreamFailed(r, rec.status, err))
 	}
 	return err
 }

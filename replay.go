@@ -36,62 +36,80 @@ type ReplayStore interface {
 // now is the clock of the replay and freshness checks; tests replace it.
 var now = time.Now
 
-// reserve claims the delivery in the replay store. It returns the key to
-// settle after the next handler, or the reason to refuse the delivery.
-func (h *Handler) reserve(r *http.Request, d *delivery) (string, reason) {
+// reserve claims the delivery in the replay store under each of its keys.
+// It returns the keys to settle after the next handler, or the reason to
+// refuse the delivery; on refusal nothing stays reserved.
+func (h *Handler) reserve(r *http.Request, d *delivery) ([]string, reason) {
 	if h.store == nil {
-		return "", ""
+		return nil, ""
 	}
-	key := h.replayKey(d)
-	ok, err := h.store.Reserve(r.Context(), key, min(h.window, maxInFlight))
-	storeOps.WithLabelValues(h.storeName, "reserve", storeResult(ok, err)).Inc()
+	keys := h.replayKeys(d)
+	for i, key := range keys {
+		ok, err := h.store.Reserve(r.Context(), key, min(h.window, maxInFlight))
+		storeOps.WithLabelValues(h.storeName, "reserve", storeResult(ok, err)).Inc()
+		if err == nil && ok {
+			continue
+		}
 
-	switch {
-	case err != nil && h.OnStoreError == "allow":
-		storeErrors.WithLabelValues("allowed").Inc()
-		h.logger.Warn("replay store failed, delivery forwarded unchecked",
-			zap.String("id", d.id), zap.Error(err))
-		return "", ""
-	case err != nil:
-		storeErrors.WithLabelValues("rejected").Inc()
-		h.logger.Error("replay store failed", zap.String("id", d.id), zap.Error(err))
-		return "", reasonReplayStoreError
-	case !ok:
-		return "", reasonDuplicate
+		h.settle(r, keys[:i], true)
+		switch {
+		case err != nil && h.OnStoreError == "allow":
+			storeErrors.WithLabelValues("allowed").Inc()
+			h.logger.Warn("replay store failed, delivery forwarded unchecked",
+				zap.String("id", d.id), zap.Error(err))
+			return nil, ""
+		case err != nil:
+			storeErrors.WithLabelValues("rejected").Inc()
+			h.logger.Error("replay store failed", zap.String("id", d.id), zap.Error(err))
+			return nil, reasonReplayStoreError
+		default:
+			return nil, reasonDuplicate
+		}
 	}
-	return key, ""
+	return keys, ""
 }
 
-// settle commits the reservation after the application took the delivery,
-// or releases it after a failure so that the sender's retry is accepted.
-func (h *Handler) settle(r *http.Request, key string, failed bool) {
+// settle commits the reservations after the application took the delivery,
+// or releases them after a failure so that the sender's retry is accepted.
+func (h *Handler) settle(r *http.Request, keys []string, failed bool) {
 	ctx := context.WithoutCancel(r.Context())
-	var err error
-	if failed {
-		err = h.store.Release(ctx, key)
-	} else {
-		err = h.store.Commit(ctx, key, h.window)
-	}
 	op := "commit"
 	if failed {
 		op = "release"
 	}
-	storeOps.WithLabelValues(h.storeName, op, storeResult(true, err)).Inc()
-	if err != nil {
-		h.logger.Error("replay store update failed", zap.Bool("released", failed),
-			zap.Error(err))
+	for _, key := range keys {
+		var err error
+		if failed {
+			err = h.store.Release(ctx, key)
+		} else {
+			err = h.store.Commit(ctx, key, h.window)
+		}
+		storeOps.WithLabelValues(h.storeName, op, storeResult(true, err)).Inc()
+		if err != nil {
+			h.logger.Error("replay store update failed", zap.String("op", op), zap.Error(err))
+		}
 	}
 }
 
+// statusClientClosed is the status Caddy's reverse proxy records when the
+// client went away before the application answered.
+const statusClientClosed = 499
+
 // upstreamFailed reports whether the later handlers failed to take the
-// delivery: a 5xx status, or an error that is not a 4xx handler error.
-func upstreamFailed(status int, err error) bool {
+// delivery: a 5xx status, an error that is not a 4xx handler error, or a
+// sender that gave up before any answer. In each case the sender will retry,
+// and the retry must not be refused as a replay.
+func upstreamFailed(r *http.Request, status int, err error) bool {
 	if err != nil {
 		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode > 0 && he.StatusCode < 500 {
+		if errors.As(err, &he) && he.StatusCode > 0 && he.StatusCode < 500 &&
+			he.StatusCode != statusClientClosed {
 			return false
 		}
 		return true
 	}
-	return status >= 500
+	if status == 0 && r.Context().Err() != nil {
+		return true
+	}
+	return status >= 500 || status == statusClientClosed
 }

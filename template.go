@@ -82,8 +82,14 @@ func parseTemplate(s string) (*template, error) {
 	return t, nil
 }
 
-// templatePart resolves one placeholder name.
+// templatePart resolves one placeholder name. The Caddyfile adapter expands
+// Caddy's shorthands {method} and {header.Name} into {http.request.method}
+// and {http.request.header.Name} before the handler sees them, so the long
+// forms are accepted as the same parts.
 func templatePart(name string) (part, error) {
+	if name == "http.request.method" || strings.HasPrefix(name, "http.request.header.") {
+		name = strings.TrimPrefix(name, "http.request.")
+	}
 	if h, ok := strings.CutPrefix(name, "header."); ok {
 		if h == "" {
 			return part{}, fmt.Errorf("placeholder {header.} needs a header name")

@@ -29,6 +29,7 @@ func TestTemplateWrite(t *testing.T) {
 		{"{id}{timestamp}{body}", "IDTSBODY"},
 		{"{method} {url}|{header.X-Extra}|{header.Missing}|{body}!",
 			"POST https://h.example/p?q=1|E||BODY!"},
+		{"{http.request.method}|{http.request.header.X-Extra}|{body}", "POST|E|BODY"},
 	}
 	for _, tt := range tests {
 		tmpl, err := parseTemplate(tt.tmpl)
@@ -51,6 +52,7 @@ func TestTemplateErrors(t *testing.T) {
 		{"{body", "unclosed placeholder"},
 		{"{bogus}{body}", "unknown placeholder {bogus}"},
 		{"{header.}{body}", "needs a header name"},
+		{"{http.request.uri}{body}", "unknown placeholder {http.request.uri}"},
 	}
 	for _, tt := range tests {
 		_, err := parseTemplate(tt.tmpl)

@@ -74,11 +74,17 @@ type delivery struct {
 	url       string
 	header    http.Header
 
-	// keyID names the secret that verified the delivery.
+	// keyID names the first secret that verified the delivery.
 	keyID string
-	// matched is the signature that verified, kept to tell deliveries apart
-	// in schemes that sign no ID.
-	matched []byte
+	// matches are the secrets that verified the delivery, each with the
+	// signature it verified; the replay guard keys the delivery under each.
+	matches []match
+}
+
+// match pairs a secret with the signature it verified.
+type match struct {
+	key *hmacKey
+	sig []byte
 }
 
 // verify runs the checks of the pipeline up to, not including, the replay
@@ -150,7 +156,10 @@ func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial)
 }
 
 // checkSignature computes the MAC of the signed content with each secret and
-// compares it in constant time with each signature the sender offered.
+// compares it in constant time with each signature the sender offered. Every
+// secret is tried, not only until the first match: a delivery signed for two
+// configured secrets is remembered under both, so that stripping one of its
+// signatures does not make a replay look new.
 func (h *Handler) checkSignature(sigs [][]byte, d *delivery) reason {
 	var sum [64]byte
 	for _, k := range h.keys {
@@ -161,13 +170,12 @@ func (h *Handler) checkSignature(sigs [][]byte, d *delivery) reason {
 
 		for _, sig := range sigs {
 			if hmac.Equal(got, sig) {
-				d.keyID = k.id
-				d.matched = sig
-				return ""
+				d.matches = append(d.matches, match{key: k, sig: sig})
+				break
 			}
 		}
 	}
-	return reasonInvalidSignature
+	return d.matched()
 }
 
 // checkToken compares a shared token with each secret in constant time.
@@ -175,11 +183,19 @@ func (h *Handler) checkToken(token string, d *delivery) reason {
 	sum := sha256.Sum256([]byte(token))
 	for _, k := range h.keys {
 		if subtle.ConstantTimeCompare(sum[:], k.tokenSum[:]) == 1 {
-			d.keyID = k.id
-			return ""
+			d.matches = append(d.matches, match{key: k})
 		}
 	}
-	return reasonInvalidSignature
+	return d.matched()
+}
+
+// matched names the first matching secret, or refuses an unmatched delivery.
+func (d *delivery) matched() reason {
+	if len(d.matches) == 0 {
+		return reasonInvalidSignature
+	}
+	d.keyID = d.matches[0].key.id
+	return ""
 }
 
 // checkBodyTimestamp checks a timestamp that the scheme keeps in the body. It
@@ -196,22 +212,29 @@ func (h *Handler) checkBodyTimestamp(d *delivery) reason {
 	return checkTimestamp(raw, h.scheme.timestampFormat, now(), h.tolerance)
 }
 
-// replayKey names the delivery in the replay store: its ID when the
-// signature covers it, else the signature itself (or, for a shared token,
-// which is the same on every delivery, the body). An ID that the signature
-// does not cover can be changed by anyone, so it never decides alone.
-func (h *Handler) replayKey(d *delivery) string {
+// replayKeys name the delivery in the replay store, once for each secret
+// that verified it, so that senders with different secrets never collide.
+// Under each secret the delivery is named by its ID when the signature
+// covers it, else by the signature itself (or, for a shared token, which is
+// the same on every delivery, by the body). An ID that the signature does
+// not cover can be changed by anyone, so it never decides alone.
+func (h *Handler) replayKeys(d *delivery) []string {
+	keys := make([]string, 0, len(d.matches))
 	var sum [sha256.Size]byte
-	switch {
-	case h.signsID:
-		return h.namespace + "id:" + d.id
-	case h.alg.token:
-		sum = sha256.Sum256(d.body)
-		return h.namespace + "body:" + hex.EncodeToString(sum[:])
-	default:
-		sum = sha256.Sum256(d.matched)
-		return h.namespace + "sig:" + hex.EncodeToString(sum[:])
+	for _, m := range d.matches {
+		prefix := h.namespace + m.key.fingerprint + ":"
+		switch {
+		case h.signsID:
+			keys = append(keys, prefix+"id:"+d.id)
+		case h.alg.token:
+			sum = sha256.Sum256(d.body)
+			keys = append(keys, prefix+"body:"+hex.EncodeToString(sum[:]))
+		default:
+			sum = sha256.Sum256(m.sig)
+			keys = append(keys, prefix+"sig:"+hex.EncodeToString(sum[:]))
+		}
 	}
+	return keys
 }
 
 // readBody reads at most max bytes of the body into buf.
@@ -236,16 +259,18 @@ func readBody(r *http.Request, max int64, buf *bytes.Buffer) reason {
 	return ""
 }
 
-// originalURL is the URL as the sender requested it, before any rewrite by
-// an earlier handler.
+// originalURL is the URL as the sender requested it: the request URI from
+// before any rewrite by an earlier handler, with this request's scheme and
+// host, which Caddy's copy of the original request does not keep.
 func originalURL(r *http.Request) string {
-	or := r
-	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
-		or = &o
+	uri := r.RequestURI
+	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok &&
+		o.RequestURI != "" {
+		uri = o.RequestURI
 	}
 	scheme := "http"
-	if or.TLS != nil {
+	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + or.Host + or.RequestURI
+	return scheme + "://" + r.Host + uri
 }

@@ -257,6 +257,8 @@ func newUpstreamAt(t *testing.T, port int) *upstream {
 	return u
 }
 
+// serve records the request, waits for the configured delay, and answers
+// with the configured status.
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -284,6 +286,13 @@ func (u *upstream) count() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.reqs)
+}
+
+// since returns the requests received after the first n.
+func (u *upstream) since(n int) []recorded {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.reqs[n:])
 }
 
 // last returns the most recent request the upstream received.
@@ -452,4 +461,14 @@ func rejections(t *testing.T, path string, want int) []logEntry {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// mustJSON encodes v, failing the test on error.
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("encoding JSON: %v", err)
+	}
+	return string(b)
 }

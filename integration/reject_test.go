@@ -15,17 +15,36 @@ var timed = []string{
 	"stripe", "slack", "standard_webhooks", "twitch", "zoom", "paddle", "linear", "generic",
 }
 
-// tamper changes one character of the signature in a signature header value
-// to another character valid in hex, base64 and base64url alike, so that the
-// value still parses but no longer verifies.
-func tamper(value string) string {
-	pos := 0
+// sigStart is where the signature begins in a signature header value: after
+// the first known marker that opens the value or follows a list separator.
+func sigStart(value string) int {
 	for _, marker := range []string{"v1=", "h1=", "v1,", "sha256=", "sha512=", "v0="} {
-		if i := strings.Index(value, marker); i >= 0 {
-			pos = i + len(marker)
-			break
+		if strings.HasPrefix(value, marker) {
+			return len(marker)
+		}
+		if i := strings.IndexAny(value, ",;"); i >= 0 &&
+			strings.HasPrefix(value[i+1:], marker) {
+			return i + 1 + len(marker)
 		}
 	}
+	return 0
+}
+
+// sigCore is the first signature in a signature header value, without its
+// marker and without what follows it in a list.
+func sigCore(value string) string {
+	core := value[sigStart(value):]
+	if i := strings.IndexAny(core, ",; "); i >= 0 {
+		core = core[:i]
+	}
+	return core
+}
+
+// tamper changes the first character of the signature in a signature
+// header value to another character valid in hex, base64 and base64url
+// alike, so that the value still parses but no longer verifies.
+func tamper(value string) string {
+	pos := sigStart(value)
 	repl := byte('0')
 	if value[pos] == '0' {
 		repl = '1'
@@ -98,6 +117,20 @@ func TestRejectsForgeries(t *testing.T) {
 		expectRefused(t, inst, up, d, http.StatusUnauthorized)
 	})
 
+	t.Run("standard_webhooks/without webhook-id", func(t *testing.T) {
+		d := senderNamed("standard_webhooks").newDelivery(inst.base, time.Now())
+		d.header.Del("Webhook-Id")
+		expectRefused(t, inst, up, d, http.StatusUnauthorized)
+	})
+
+	t.Run("linear/signed body without webhookTimestamp", func(t *testing.T) {
+		s := senderNamed("linear")
+		d := s.newDelivery(inst.base, time.Now())
+		d.body = plainBody()
+		s.sign(d, s.secret, time.Now(), inst.base)
+		expectRefused(t, inst, up, d, http.StatusUnauthorized)
+	})
+
 	t.Run("stripe/signature of another timestamp", func(t *testing.T) {
 		s := senderNamed("stripe")
 		d := s.newDelivery(inst.base, time.Now())
@@ -167,6 +200,8 @@ func TestRejectsMalformed(t *testing.T) {
 			func(string) string { return time.Now().Format(time.RFC1123) }},
 		{"zoom timestamp fraction", "zoom", "X-Zm-Request-Timestamp",
 			func(v string) string { return v + ".5" }},
+		{"standard_webhooks overlong webhook-id", "standard_webhooks", "Webhook-Id",
+			func(string) string { return strings.Repeat("m", 300) }},
 		{"generic timestamp overlong", "generic", "X-Time",
 			func(string) string { return strings.Repeat("1", 41) }},
 	}

@@ -185,7 +185,7 @@ var senders = []sender{
 	},
 	{
 		name: "standard_webhooks", preset: "standard_webhooks",
-		secret:    "whsec_" + base64.StdEncoding.EncodeToString([]byte("standard-webhooks-test-key-32b!!")),
+		secret:    "whsec_c3RhbmRhcmQtd2ViaG9va3MtdGVzdC1rZXktMzJiISE=",
 		sigHeader: "Webhook-Signature", idHeader: "Webhook-Id",
 		sign: signStandard,
 	},
