@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		replay off|memory [<max_entries>]|storage|redis <address> [{ ... }]
 //		replay_window <duration>
 //		on_store_error reject|allow
+//		challenge
 //
 //		algorithm hmac-sha1|hmac-sha256|hmac-sha512
 //		signature_header <name>
@@ -100,6 +101,12 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	}
 
 	switch option {
+	case "challenge":
+		if len(args) != 0 {
+			return d.ArgErr()
+		}
+		h.Challenge = true
+
 	case "secret":
 		if len(args) < 1 || len(args) > 2 {
 			return d.ArgErr()

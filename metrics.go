@@ -16,7 +16,8 @@ var (
 		Namespace: "caddy",
 		Subsystem: "webhook_verify",
 		Name:      "verifications_total",
-		Help:      "Deliveries checked, by scheme, outcome (accepted or rejected) and reason.",
+		Help: "Deliveries checked, by scheme, outcome (accepted, rejected or challenge) " +
+			"and reason.",
 	}, []string{"scheme", "outcome", "reason"})
 
 	verifyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{

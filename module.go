@@ -79,6 +79,14 @@ type Handler struct {
 	// fresh timestamp is then forwarded however often it arrives.
 	DisableReplay bool `json:"disable_replay,omitempty"`
 
+	// Answers the provider's endpoint handshake in place of the application:
+	// Zoom's endpoint.url_validation (with the HMAC of the plain token),
+	// Slack's url_verification and Twitch's webhook_callback_verification
+	// (by echoing the challenge). Only handshakes whose signature verifies
+	// are answered; they are not forwarded. Default: off, the handshake is
+	// forwarded like any delivery.
+	Challenge bool `json:"challenge,omitempty"`
+
 	// What to do when the replay store fails, for example when Redis cannot
 	// be reached: "reject" (default) refuses the delivery with 503, so the
 	// sender retries later; "allow" forwards it without the replay check.
@@ -184,6 +192,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	if err := h.provisionScheme(); err != nil {
+		return err
+	}
+	if err := h.validateChallenge(); err != nil {
 		return err
 	}
 
@@ -346,6 +357,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 
 	var d delivery
 	rsn := h.verify(r, &d, buf)
+	if rsn == "" && h.answerChallenge(w, r, &d) {
+		putBuffer(buf)
+		h.setPlaceholders(repl, &d, "")
+		verifications.WithLabelValues(h.scheme.name, "challenge", "").Inc()
+		return nil
+	}
 	var keys []string
 	if rsn == "" {
 		keys, rsn = h.reserve(r, &d)
