@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -32,6 +33,9 @@ const (
 	reasonBodyUnreadable     reason = "body_unreadable"
 	reasonDuplicate          reason = "duplicate_delivery"
 	reasonReplayStoreError   reason = "replay_store_error"
+	reasonUnknownKey         reason = "unknown_key"
+	reasonKeysUnavailable    reason = "keys_unavailable"
+	reasonDisallowedAlg      reason = "disallowed_algorithm"
 )
 
 // reasonStatus is the HTTP status sent for each reason: 400 for what cannot
@@ -52,6 +56,9 @@ var reasonStatus = map[reason]int{
 	reasonBodyUnreadable:     http.StatusBadRequest,
 	reasonDuplicate:          http.StatusConflict,
 	reasonReplayStoreError:   http.StatusServiceUnavailable,
+	reasonUnknownKey:         http.StatusUnauthorized,
+	reasonKeysUnavailable:    http.StatusServiceUnavailable,
+	reasonDisallowedAlg:      http.StatusUnauthorized,
 }
 
 // rejection is the error a refused delivery returns to Caddy. Its text is the
@@ -76,9 +83,12 @@ type delivery struct {
 
 	// keyID names the secret that verified the delivery.
 	keyID string
-	// matched is the signature that verified, kept to tell deliveries apart
-	// in schemes that sign no ID.
+	// matched is the signature that verified (for public keys, a digest of
+	// the signed content, which a re-encoded signature cannot change), kept
+	// to tell deliveries apart in schemes that sign no ID.
 	matched []byte
+	// retryAfter is how long a sender should wait when no key is available.
+	retryAfter time.Duration
 }
 
 // verify runs the checks of the pipeline up to, not including, the replay
@@ -100,7 +110,7 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 	}
 
 	var material signatureMaterial
-	if !h.alg.token {
+	if !h.alg.token && !h.jws {
 		var rsn reason
 		if material, rsn = h.scheme.parseSignature(value, h.sigSize); rsn != "" {
 			return rsn
@@ -116,11 +126,19 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 	}
 	d.body = buf.Bytes()
 
-	if h.alg.token {
+	switch {
+	case h.alg.token:
 		return h.checkToken(value, d)
-	}
-	if rsn := h.checkSignature(material.sigs, d); rsn != "" {
-		return rsn
+	case h.jws:
+		return h.checkJWS(r, value, d)
+	case h.pub != nil:
+		if rsn := h.checkPublic(r, material.sigs, d); rsn != "" {
+			return rsn
+		}
+	default:
+		if rsn := h.checkSignature(material.sigs, d); rsn != "" {
+			return rsn
+		}
 	}
 	return h.checkBodyTimestamp(d)
 }
