@@ -78,6 +78,10 @@ type JWKSSource struct {
 // jwksCaches holds one cache per key set across handlers and config reloads.
 var jwksCaches = caddy.NewUsagePool()
 
+// jwksAfter is the timer of new caches' background loops; tests replace it
+// to wake the loops at will instead of waiting.
+var jwksAfter = time.After
+
 // provisionJWKS resolves each jwks source and attaches the handler to its
 // shared cache, creating the cache (and starting its background fetch) when
 // no handler holds it yet. It never waits for a fetch.
@@ -292,7 +296,7 @@ func newIdleJWKSCache(cfg JWKSSource, storage certmagic.Storage,
 		cancel:     cancel,
 		loaded:     make(chan struct{}),
 		done:       make(chan struct{}),
-		after:      time.After,
+		after:      jwksAfter,
 	}
 	return c, nil
 }
@@ -355,8 +359,14 @@ func (c *jwksCache) current(ctx context.Context) (*keySet, time.Duration) {
 	return nil, max(c.nextAt.Sub(now()), time.Second)
 }
 
-// refetch implements remoteKeys.
+// refetch implements remoteKeys. Without a usable set it does nothing:
+// the background loop is already retrying every min_refresh, and a
+// delivery should get its 503 at once rather than wait on the endpoint.
 func (c *jwksCache) refetch(ctx context.Context) {
+	cs := c.set.Load()
+	if cs == nil || now().After(cs.usableUntil(c.staleFor)) {
+		return
+	}
 	c.join(ctx, true)
 }
 

@@ -590,7 +590,9 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 // Cleanup releases this configuration's hold on the shared JWKS caches.
 func (h *Handler) Cleanup() error {
-	return releaseJWKS(h.caches)
+	keys := h.caches
+	h.caches = nil
+	return releaseJWKS(keys)
 }
 
 // retryAfterSeconds writes a delay as whole seconds, rounded up, at least 1.
