@@ -34,7 +34,19 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		on_store_error reject|allow
 //		challenge
 //
-//		algorithm hmac-sha1|hmac-sha256|hmac-sha512
+//		public_key <file-or-value> [<key_id>]
+//		jwks <url> {
+//			refresh <duration>
+//			min_refresh <duration>
+//			stale_for <duration>
+//			timeout <duration>
+//			trust_roots <pem-file>
+//		}
+//		key_id_header <name>
+//		signature_format raw|der|jws_detached|jws_compact
+//		body_hash_claim <name>
+//
+//		algorithm <name...>
 //		signature_header <name>
 //		signature_prefix <text>
 //		signature_encoding hex|base64|base64url
@@ -71,7 +83,6 @@ var shorthands = strings.NewReplacer(
 // stringOptions are the subdirectives that take exactly one text argument.
 var stringOptions = map[string]func(h *Handler) *string{
 	"secret_encoding":    func(h *Handler) *string { return &h.SecretEncoding },
-	"algorithm":          func(h *Handler) *string { return &h.Algorithm },
 	"signature_header":   func(h *Handler) *string { return &h.SignatureHeader },
 	"signature_prefix":   func(h *Handler) *string { return &h.SignaturePrefix },
 	"signature_encoding": func(h *Handler) *string { return &h.SignatureEncoding },
@@ -80,6 +91,9 @@ var stringOptions = map[string]func(h *Handler) *string{
 	"timestamp_format":   func(h *Handler) *string { return &h.TimestampFormat },
 	"id_header":          func(h *Handler) *string { return &h.IDHeader },
 	"on_store_error":     func(h *Handler) *string { return &h.OnStoreError },
+	"key_id_header":      func(h *Handler) *string { return &h.KeyIDHeader },
+	"signature_format":   func(h *Handler) *string { return &h.SignatureFormat },
+	"body_hash_claim":    func(h *Handler) *string { return &h.BodyHashClaim },
 }
 
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
@@ -106,6 +120,26 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 		h.Challenge = true
+
+	case "algorithm":
+		// several names are the allowlist of the JWS formats
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		h.Algorithm = strings.Join(args, " ")
+
+	case "public_key":
+		if len(args) < 1 || len(args) > 2 {
+			return d.ArgErr()
+		}
+		pk := PublicKey{Value: args[0]}
+		if len(args) == 2 {
+			pk.KeyID = args[1]
+		}
+		h.PublicKeys = append(h.PublicKeys, pk)
+
+	case "jwks":
+		return h.unmarshalJWKS(d, args)
 
 	case "secret":
 		if len(args) < 1 || len(args) > 2 {
@@ -168,6 +202,53 @@ func (h *Handler) unmarshalReplay(d *caddyfile.Dispenser) error {
 	}
 	h.ReplayRaw = caddyconfig.JSONModuleObject(unm, "store", name, nil)
 	return nil
+}
+
+// unmarshalJWKS reads "jwks <url> { ... }".
+func (h *Handler) unmarshalJWKS(d *caddyfile.Dispenser, args []string) error {
+	if len(args) != 1 {
+		return d.ArgErr()
+	}
+	src := &JWKSSource{URL: args[0]}
+
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		option := d.Val()
+		if option == "trust_roots" {
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			src.TrustRoots = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			continue
+		}
+		field, ok := jwksDurations[option]
+		if !ok {
+			return d.Errf("jwks: unrecognized option %q", option)
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		dur, err := caddy.ParseDuration(d.Val())
+		if err != nil {
+			return d.Errf("jwks %s: invalid duration %q: %v", option, d.Val(), err)
+		}
+		*field(src) = caddy.Duration(dur)
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	h.JWKS = append(h.JWKS, src)
+	return nil
+}
+
+// jwksDurations are the duration options of a jwks block.
+var jwksDurations = map[string]func(s *JWKSSource) *caddy.Duration{
+	"refresh":     func(s *JWKSSource) *caddy.Duration { return &s.Refresh },
+	"min_refresh": func(s *JWKSSource) *caddy.Duration { return &s.MinRefresh },
+	"stale_for":   func(s *JWKSSource) *caddy.Duration { return &s.StaleFor },
+	"timeout":     func(s *JWKSSource) *caddy.Duration { return &s.Timeout },
 }
 
 // Interface guard

@@ -57,6 +57,11 @@ func newHMACKey(id string, secret []byte, alg algorithm) *hmacKey {
 	return k
 }
 
+// match records that this secret verified sig.
+func (k *hmacKey) match(sig []byte) match {
+	return match{id: k.id, fingerprint: k.fingerprint, sig: sig, key: k}
+}
+
 // mac returns a reset MAC keyed with this secret; give it back with putMAC.
 func (k *hmacKey) mac() hash.Hash {
 	h := k.macs.Get().(hash.Hash)

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	jose "github.com/go-jose/go-jose/v4"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -23,7 +25,8 @@ func init() {
 
 // Handler authenticates webhook deliveries before any later handler sees
 // them. It reads the body once (up to max_body), checks the signature with
-// the configured secrets, refuses stale timestamps and replayed deliveries,
+// the configured secrets or public keys (static, or fetched from the
+// sender's JWKS), refuses stale timestamps and replayed deliveries,
 // and passes the request on with its body and headers byte for byte as the
 // sender sent them. Every refusal is a handler error with a status of 400,
 // 401, 409, 413 or 503, which handle_errors can shape, and one log line at
@@ -40,20 +43,53 @@ func init() {
 // `{http.webhook_verify.verified}` | `true` once the delivery passed every check, else `false`
 // `{http.webhook_verify.scheme}` | the preset name, or `generic`
 // `{http.webhook_verify.reason}` | why the delivery was refused, empty when it passed
-// `{http.webhook_verify.key_id}` | the key ID of the secret that verified it
+// `{http.webhook_verify.key_id}` | the key ID of the secret or public key that verified it
 // `{http.webhook_verify.id}` | the delivery ID header, if the scheme has one
 // `{http.webhook_verify.timestamp}` | the signed timestamp as the sender wrote it
 type Handler struct {
 	// The provider whose scheme to use: github, gitea (also Forgejo and
 	// Gogs), stripe, slack, shopify, standard_webhooks, twitch, zoom, paddle,
-	// linear or gitlab. Empty selects the generic scheme described by the
-	// fields below.
+	// linear, gitlab, discord, sendgrid, jws or plaid. Empty selects the
+	// generic scheme described by the fields below. standard_webhooks
+	// verifies its asymmetric "v1a" signatures (Ed25519) when public keys
+	// are configured instead of secrets.
 	Preset string `json:"preset,omitempty"`
 
-	// The shared secrets. A delivery passes if any one of them verifies it,
-	// so a new secret can be added before the sender switches to it and the
-	// old one removed afterwards. At least one is required, at most 16.
+	// The shared secrets, for HMAC schemes. A delivery passes if any one of
+	// them verifies it, so a new secret can be added before the sender
+	// switches to it and the old one removed afterwards. At most 16. Each
+	// handler needs secrets, or public_keys or jwks, not both.
 	Secrets []Secret `json:"secrets,omitempty"`
+
+	// Public keys, for schemes in which the sender signs with its private
+	// key. A delivery passes if any one of them verifies it; a key with a
+	// key ID is only tried for messages naming that ID (or naming none).
+	// At most 64 keys, counting each key of a JWKS file.
+	PublicKeys []PublicKey `json:"public_keys,omitempty"`
+
+	// Remote key sets: the sender's JWKS endpoints. Keys are fetched in the
+	// background and shared by every handler that names the same URL with
+	// the same settings; until a first set arrives, deliveries get 503 with
+	// Retry-After. Keys named in messages (jku, x5u, jwk) are never used.
+	JWKS []*JWKSSource `json:"jwks,omitempty"`
+
+	// The request header in which a message names the key that signed it,
+	// for signatures over signed_content. A named key that no source holds
+	// makes the JWKS sources refetch at once (rate-limited by min_refresh),
+	// then gives 401 unknown_key. Without it, every key is tried.
+	KeyIDHeader string `json:"key_id_header,omitempty"`
+
+	// How the signature is laid out: raw (default: the bytes the algorithm
+	// defines, 64 for Ed25519, r||s for ECDSA), der (an ASN.1 ECDSA
+	// signature), jws_detached (a compact JWS with a detached payload, the
+	// body, RFC 7515 Appendix F; "b64": false per RFC 7797 is accepted), or
+	// jws_compact (a compact JWS or JWT whose claims carry a SHA-256 of the
+	// body and an issued-at time, as Plaid sends).
+	SignatureFormat string `json:"signature_format,omitempty"`
+
+	// The claim of a jws_compact token that holds the hex SHA-256 of the
+	// body. Default: request_body_sha256.
+	BodyHashClaim string `json:"body_hash_claim,omitempty"`
 
 	// How the secret values are written: raw (the text itself), hex or
 	// base64. With base64, a "whsec_" prefix is dropped before decoding.
@@ -100,8 +136,15 @@ type Handler struct {
 	// deliveries can be replayed once this window has passed.
 	ReplayWindow caddy.Duration `json:"replay_window,omitempty"`
 
-	// The signing algorithm: hmac-sha256 (default), hmac-sha512 or
-	// hmac-sha1. Use hmac-sha1 only for a sender that offers nothing better.
+	// The signing algorithm. With secrets: hmac-sha256 (default),
+	// hmac-sha512 or hmac-sha1 (only for a sender that offers nothing
+	// better). With public keys: ed25519, ecdsa-p256-sha256,
+	// ecdsa-p384-sha384, ecdsa-p521-sha512, rsa-pkcs1-sha256 (also -sha384,
+	// -sha512) or rsa-pss-sha256 (also -sha384, -sha512). For the JWS
+	// formats, the JOSE algorithms allowed, separated by spaces, such as
+	// "EdDSA ES256"; default: every asymmetric JOSE algorithm (EdDSA, ES256,
+	// ES384, ES512, PS256, PS384, PS512, RS256, RS384, RS512). "none" and
+	// HMAC algorithms are never accepted with public keys.
 	Algorithm string `json:"algorithm,omitempty"`
 
 	// The request header that carries the signature. Required for the
@@ -134,22 +177,29 @@ type Handler struct {
 	// otherwise it is only logged and exposed as a placeholder.
 	IDHeader string `json:"id_header,omitempty"`
 
-	scheme    scheme
-	alg       algorithm
-	tmpl      *template
-	sigSize   int
-	keys      []*hmacKey
-	tolerance time.Duration
-	window    time.Duration
-	namespace string
-	signsID   bool
-	signsURL  bool
-	store     ReplayStore
-	storeName string
-	logger    *zap.Logger
-	rejects   *rejectLog
-	events    *caddyevents.App
-	ctx       caddy.Context
+	scheme      scheme
+	alg         algorithm
+	tmpl        *template
+	sigSize     int
+	keys        []*hmacKey
+	pub         *pubAlg
+	der         bool
+	jws         bool
+	joseAlgs    []string
+	joseSigAlgs []jose.SignatureAlgorithm
+	ring        *keyRing
+	caches      []string
+	tolerance   time.Duration
+	window      time.Duration
+	namespace   string
+	signsID     bool
+	signsURL    bool
+	store       ReplayStore
+	storeName   string
+	logger      *zap.Logger
+	rejects     *rejectLog
+	events      *caddyevents.App
+	ctx         caddy.Context
 }
 
 // Default limits.
@@ -198,9 +248,46 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	if len(h.Secrets) == 0 {
-		return fmt.Errorf("secrets: at least one secret is required")
+	if err := h.provisionKeys(ctx); err != nil {
+		return err
 	}
+
+	return h.provisionReplay(ctx)
+}
+
+// publicKeyed reports whether the handler is configured with public keys.
+func (h *Handler) publicKeyed() bool {
+	return len(h.PublicKeys) > 0 || len(h.JWKS) > 0
+}
+
+// provisionKeys loads the secrets, or the public keys and key sets, that
+// the scheme's algorithm verifies with.
+func (h *Handler) provisionKeys(ctx caddy.Context) error {
+	public := h.publicKeyed()
+	if !public && len(h.Secrets) == 0 {
+		return fmt.Errorf("secrets, public_keys or jwks: at least one source of keys is required")
+	}
+	if h.pub == nil && !h.jws {
+		if public {
+			return fmt.Errorf("public_keys, jwks: algorithm %s verifies with secrets; use "+
+				"secrets, or set a public-key algorithm", h.scheme.algorithm)
+		}
+		return h.provisionSecrets()
+	}
+
+	if len(h.Secrets) > 0 {
+		return fmt.Errorf("secrets: algorithm %q verifies with public keys; configure "+
+			"public_keys or jwks instead", h.scheme.algorithm)
+	}
+	if !public {
+		return fmt.Errorf("public_keys, jwks: algorithm %q needs at least one public key "+
+			"or key set", h.scheme.algorithm)
+	}
+	return h.provisionPublicKeys(ctx)
+}
+
+// provisionSecrets decodes the shared secrets.
+func (h *Handler) provisionSecrets() error {
 	if len(h.Secrets) > maxSecrets {
 		return fmt.Errorf("secrets: at most %d secrets, got %d", maxSecrets, len(h.Secrets))
 	}
@@ -209,8 +296,40 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.keys = keys
+	return nil
+}
 
-	return h.provisionReplay(ctx)
+// provisionPublicKeys parses the static public keys, checks that each fits
+// the algorithm, and attaches the shared JWKS caches.
+func (h *Handler) provisionPublicKeys(ctx caddy.Context) error {
+	keys, err := resolvePublicKeys(h.PublicKeys)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if !h.keyUsable(k) {
+			return fmt.Errorf("public_keys: key %s is an %s key, which algorithm %q cannot "+
+				"use", k.name, keyKind(k.key), h.scheme.algorithm)
+		}
+		h.warnCertExpiry(k)
+	}
+	h.ring = &keyRing{static: newKeySet(keys)}
+
+	return h.provisionJWKS(ctx)
+}
+
+// keyUsable reports whether the handler's algorithm (or, for JWS, any
+// allowed algorithm) can verify with k.
+func (h *Handler) keyUsable(k *pubKey) bool {
+	if h.pub != nil {
+		return h.pub.allows(k)
+	}
+	for _, name := range h.joseAlgs {
+		if joseAlgorithms[name].allows(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // provisionScheme starts from the preset, or the generic defaults, and lays
@@ -218,7 +337,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) provisionScheme() error {
 	s := scheme{
 		name:            "generic",
-		algorithm:       "hmac-sha256",
 		encoding:        "hex",
 		content:         "{body}",
 		timestampFormat: "unix",
@@ -227,6 +345,9 @@ func (h *Handler) provisionScheme() error {
 	}
 	if h.Preset != "" {
 		p, ok := presets[h.Preset]
+		if pp, public := publicPresets[h.Preset]; public && (!ok || h.publicKeyed()) {
+			p, ok = pp, true
+		}
 		if !ok {
 			return fmt.Errorf("preset: unknown preset %q (want one of %s)",
 				h.Preset, strings.Join(presetNames, ", "))
@@ -235,14 +356,31 @@ func (h *Handler) provisionScheme() error {
 		s.name = h.Preset
 	}
 	h.overrideScheme(&s)
+	if s.algorithm == "" {
+		s.algorithm = "hmac-sha256"
+		if s.isJWS() {
+			s.algorithm = defaultJOSEAlgorithms
+		}
+	}
+	if s.sigFormat == "jws_compact" && s.bodyHashClaim == "" {
+		s.bodyHashClaim = defaultBodyHashClaim
+	}
 
 	if err := s.validate(); err != nil {
 		return err
 	}
 	h.scheme = s
-	h.alg = algorithms[s.algorithm]
-	h.sigSize = signatureSize(h.alg)
 	h.tolerance = s.tolerance
+	if s.isJWS() {
+		h.jws = true
+		h.joseAlgs = strings.Fields(s.algorithm)
+		h.joseSigAlgs = joseSignatureAlgorithms(h.joseAlgs)
+		return nil
+	}
+	h.alg = algorithms[s.algorithm]
+	h.pub = h.alg.pub
+	h.der = s.sigFormat == "der"
+	h.sigSize = signatureSize(h.alg, s.sigFormat)
 	if !h.alg.token {
 		h.tmpl, _ = parseTemplate(s.content)
 		h.signsID = h.tmpl.uses(partID)
@@ -265,6 +403,9 @@ func (h *Handler) overrideScheme(s *scheme) {
 	set(&s.timestampHeader, h.TimestampHeader)
 	set(&s.timestampFormat, h.TimestampFormat)
 	set(&s.secretEncoding, h.SecretEncoding)
+	set(&s.sigFormat, h.SignatureFormat)
+	set(&s.keyIDHeader, h.KeyIDHeader)
+	set(&s.bodyHashClaim, h.BodyHashClaim)
 	if h.SignatureHeader != "" {
 		s.signatureHeaders = []string{h.SignatureHeader}
 	}
@@ -343,8 +484,8 @@ func (h *Handler) Validate() error {
 	if err := h.validateLimits(); err != nil {
 		return err
 	}
-	if len(h.keys) == 0 {
-		return fmt.Errorf("secrets: at least one secret is required")
+	if len(h.keys) == 0 && h.ring == nil {
+		return fmt.Errorf("secrets, public_keys or jwks: at least one source of keys is required")
 	}
 	return nil
 }
@@ -370,6 +511,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	verifyDuration.WithLabelValues(h.scheme.name).Observe(time.Since(start).Seconds())
 	if rsn != "" {
 		putBuffer(buf)
+		if rsn == reasonKeysUnavailable {
+			w.Header().Set("Retry-After", retryAfterSeconds(d.retryAfter))
+		}
 		return h.reject(r, repl, &d, rsn)
 	}
 
@@ -464,9 +608,22 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return s.ResponseWriterWrapper.Write(b)
 }
 
+// Cleanup releases this configuration's hold on the shared JWKS caches.
+func (h *Handler) Cleanup() error {
+	keys := h.caches
+	h.caches = nil
+	return releaseJWKS(keys)
+}
+
+// retryAfterSeconds writes a delay as whole seconds, rounded up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64((d+time.Second-1)/time.Second)), 10)
+}
+
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

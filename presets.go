@@ -150,8 +150,75 @@ var presets = map[string]scheme{
 	},
 }
 
+// publicPresets are the public-key schemes of presets. Providers that sign
+// only with private keys are here alone; standard_webhooks is in both maps
+// and takes this form when public keys are configured instead of secrets.
+var publicPresets = map[string]scheme{
+	// Standard Webhooks asymmetric (v1a): "v1a,<base64>" Ed25519 signatures
+	// over "<id>.<timestamp>.<body>"; public keys are written "whpk_<base64>".
+	"standard_webhooks": {
+		algorithm:        "ed25519",
+		signatureHeaders: []string{"webhook-signature"},
+		format:           formatStandard,
+		version:          "v1a",
+		encoding:         "base64",
+		content:          "{id}.{timestamp}.{body}",
+		timestampHeader:  "webhook-timestamp",
+		timestampFormat:  "unix",
+		idHeaders:        []string{"webhook-id"},
+		tolerance:        5 * time.Minute,
+	},
+
+	// Discord interactions: hex Ed25519 over the timestamp followed by the
+	// body; the application's public key is shown as 64 hex digits.
+	"discord": {
+		algorithm:        "ed25519",
+		signatureHeaders: []string{"X-Signature-Ed25519"},
+		encoding:         "hex",
+		content:          "{timestamp}{body}",
+		timestampHeader:  "X-Signature-Timestamp",
+		timestampFormat:  "unix",
+		tolerance:        5 * time.Minute,
+	},
+
+	// Twilio SendGrid Event Webhook: base64 DER ECDSA P-256 with SHA-256 over
+	// the timestamp followed by the body; the verification key is base64 SPKI.
+	"sendgrid": {
+		algorithm:        "ecdsa-p256-sha256",
+		signatureHeaders: []string{"X-Twilio-Email-Event-Webhook-Signature"},
+		encoding:         "base64",
+		sigFormat:        "der",
+		content:          "{timestamp}{body}",
+		timestampHeader:  "X-Twilio-Email-Event-Webhook-Timestamp",
+		timestampFormat:  "unix",
+		tolerance:        5 * time.Minute,
+	},
+
+	// Detached JWS over the raw body (RFC 7515 Appendix F), as UK Open
+	// Banking sends it; "b64": false (RFC 7797) is accepted. The key is
+	// named by the JWS "kid" and looked up in the configured keys or JWKS.
+	"jws": {
+		signatureHeaders: []string{"X-JWS-Signature"},
+		sigFormat:        "jws_detached",
+		content:          "{body}",
+		tolerance:        5 * time.Minute,
+	},
+
+	// Plaid: a compact ES256 JWS in Plaid-Verification whose claims carry
+	// the hex SHA-256 of the body (request_body_sha256) and an issued-at
+	// time; Plaid's own libraries allow five minutes.
+	"plaid": {
+		algorithm:        "ES256",
+		signatureHeaders: []string{"Plaid-Verification"},
+		sigFormat:        "jws_compact",
+		content:          "{body}",
+		bodyHashClaim:    defaultBodyHashClaim,
+		tolerance:        5 * time.Minute,
+	},
+}
+
 // presetNames lists the preset names in the order the docs present them.
 var presetNames = []string{
 	"github", "gitea", "stripe", "slack", "shopify", "standard_webhooks",
-	"twitch", "zoom", "paddle", "linear", "gitlab",
+	"twitch", "zoom", "paddle", "linear", "gitlab", "discord", "sendgrid", "jws", "plaid",
 }

@@ -56,6 +56,20 @@ type scheme struct {
 
 	// secretEncoding is how the provider hands out its secrets.
 	secretEncoding string
+
+	// sigFormat is raw (the default) or der for public-key signatures over
+	// the signed content, or jws_detached or jws_compact.
+	sigFormat string
+
+	// keyIDHeader names the header in which a message names its key.
+	keyIDHeader string
+
+	// version is the Standard Webhooks signature version read: v1 (HMAC,
+	// the default) or v1a (Ed25519).
+	version string
+
+	// bodyHashClaim is the jws_compact claim holding the body's SHA-256.
+	bodyHashClaim string
 }
 
 // headerFormat names the layout of a signature header.
@@ -77,9 +91,13 @@ type algorithm struct {
 	newHash func() hash.Hash
 	// token marks a shared token compared as a whole, not a signature.
 	token bool
+	// pub is set for public-key algorithms, which verify with public keys
+	// instead of secrets.
+	pub *pubAlg
 }
 
-// algorithms are the accepted values of the algorithm field.
+// algorithms are the accepted values of the algorithm field for signatures
+// over signed_content; the public-key ones are added from rawAlgorithms.
 var algorithms = map[string]algorithm{
 	"hmac-sha1":   {newHash: sha1.New},
 	"hmac-sha256": {newHash: sha256.New},
@@ -87,23 +105,62 @@ var algorithms = map[string]algorithm{
 	"token":       {token: true},
 }
 
-// signatureSize is the length of the MAC made with alg, or 0 for a token.
-func signatureSize(alg algorithm) int {
-	if alg.token {
+func init() {
+	for name, pa := range rawAlgorithms {
+		alg := algorithm{pub: pa}
+		if pa.hash != 0 {
+			alg.newHash = pa.hash.New
+		}
+		algorithms[name] = alg
+	}
+}
+
+// algorithmNames lists the algorithm values for error messages.
+const algorithmNames = "hmac-sha256, hmac-sha512, hmac-sha1, ed25519, ecdsa-p256-sha256, " +
+	"ecdsa-p384-sha384, ecdsa-p521-sha512, rsa-pkcs1-sha256, rsa-pkcs1-sha384, " +
+	"rsa-pkcs1-sha512, rsa-pss-sha256, rsa-pss-sha384 or rsa-pss-sha512"
+
+// signatureSize is the length of the signature made with alg, or 0 for a
+// token and for signatures whose length depends on the key or encoding.
+func signatureSize(alg algorithm, format string) int {
+	switch {
+	case alg.token:
 		return 0
+	case alg.pub != nil:
+		return alg.pub.rawSize(format == "der")
 	}
 	return hmac.New(alg.newHash, nil).Size()
 }
 
+// isJWS reports whether the signature is a JWS rather than bytes over
+// signed_content.
+func (s *scheme) isJWS() bool {
+	return s.sigFormat == "jws_detached" || s.sigFormat == "jws_compact"
+}
+
+// standardVersion is the Standard Webhooks signature version to read.
+func (s *scheme) standardVersion() string {
+	if s.version == "" {
+		return "v1"
+	}
+	return s.version
+}
+
 // validate checks that a scheme can run, naming the config field at fault.
 func (s *scheme) validate() error {
-	alg, ok := algorithms[s.algorithm]
-	if !ok {
-		return fmt.Errorf("algorithm: unknown algorithm %q (want one of hmac-sha1, "+
-			"hmac-sha256, hmac-sha512)", s.algorithm)
-	}
 	if len(s.signatureHeaders) == 0 || s.signatureHeaders[0] == "" {
 		return fmt.Errorf("signature_header: required when no preset names one")
+	}
+	if s.isJWS() {
+		return s.validateJWS()
+	}
+	alg, ok := algorithms[s.algorithm]
+	if !ok {
+		return fmt.Errorf("algorithm: unknown algorithm %q (want one of %s)",
+			s.algorithm, algorithmNames)
+	}
+	if err := s.validateFormat(alg); err != nil {
+		return err
 	}
 	if alg.token {
 		return nil
@@ -135,10 +192,31 @@ func (s *scheme) validate() error {
 	return nil
 }
 
+// validateFormat checks signature_format and key_id_header for a signature
+// over signed_content.
+func (s *scheme) validateFormat(alg algorithm) error {
+	switch s.sigFormat {
+	case "", "raw":
+	case "der":
+		if alg.pub == nil || alg.pub.family != familyECDSA {
+			return fmt.Errorf("signature_format: der applies to the ecdsa-* algorithms only, "+
+				"not %s", s.algorithm)
+		}
+	default:
+		return fmt.Errorf("signature_format: unknown format %q "+
+			"(want raw, der, jws_detached or jws_compact)", s.sigFormat)
+	}
+	if s.keyIDHeader != "" && alg.pub == nil {
+		return fmt.Errorf("key_id_header: applies to public-key algorithms only, not %s",
+			s.algorithm)
+	}
+	return nil
+}
+
 // hasTimestamp reports whether deliveries of this scheme carry a signed time.
 func (s *scheme) hasTimestamp() bool {
 	return s.timestampHeader != "" || s.timestampField != "" ||
-		s.format == formatStripe || s.format == formatPaddle
+		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact"
 }
 
 // firstHeader returns the first non-empty value among the named headers.
@@ -164,7 +242,12 @@ func splitList(s string, sep byte) []string {
 // share a replay namespace, so that instances with the same configuration
 // refuse each other's replays, while different senders never collide.
 func (s *scheme) describe() string {
-	return fmt.Sprintf("%s|%s|%q|%d|%s|%s|%s|%s|%s|%s|%q", s.name, s.algorithm,
+	d := fmt.Sprintf("%s|%s|%q|%d|%s|%s|%s|%s|%s|%s|%q", s.name, s.algorithm,
 		s.signatureHeaders, s.format, s.prefix, s.encoding, s.content,
 		s.timestampHeader, s.timestampField, s.timestampFormat, s.idHeaders)
+	// appended only when set, so that HMAC schemes keep their namespaces
+	if s.sigFormat != "" || s.keyIDHeader != "" || s.version != "" || s.bodyHashClaim != "" {
+		d += fmt.Sprintf("|%s|%s|%s|%s", s.sigFormat, s.keyIDHeader, s.version, s.bodyHashClaim)
+	}
+	return d
 }

@@ -101,7 +101,8 @@ func (s *scheme) parseKeyed(value string, sep byte, tsKey, sigKey string,
 }
 
 // parseStandard reads the Standard Webhooks list: space-separated
-// "version,signature" pairs, of which only v1 (HMAC) is read here.
+// "version,signature" pairs, of which only the scheme's version (v1 for
+// HMAC, v1a for Ed25519) is read; the others are skipped.
 func (s *scheme) parseStandard(value string, size int) (signatureMaterial, reason) {
 	var m signatureMaterial
 
@@ -110,7 +111,7 @@ func (s *scheme) parseStandard(value string, size int) (signatureMaterial, reaso
 		if !ok || sig == "" {
 			return signatureMaterial{}, reasonMalformedSignature
 		}
-		if version != "v1" {
+		if version != s.standardVersion() {
 			continue
 		}
 		b, ok := s.decode(sig, size)
@@ -126,11 +127,23 @@ func (s *scheme) parseStandard(value string, size int) (signatureMaterial, reaso
 	return m, ""
 }
 
+// maxSignatureBytes bounds a signature whose length depends on the key: an
+// RSA signature of the largest accepted key, or a DER ECDSA signature.
+const maxSignatureBytes = maxRSABits / 8
+
 // decode turns one signature into bytes and checks that it has the size the
-// algorithm produces.
+// algorithm produces; size 0 means any length up to maxSignatureBytes.
 func (s *scheme) decode(text string, size int) ([]byte, bool) {
+	if len(text) > 2*maxSignatureBytes {
+		return nil, false
+	}
 	b, err := signatureDecoders[s.encoding](text)
-	if err != nil || len(b) != size {
+	switch {
+	case err != nil:
+		return nil, false
+	case size == 0 && (len(b) == 0 || len(b) > maxSignatureBytes):
+		return nil, false
+	case size != 0 && len(b) != size:
 		return nil, false
 	}
 	return b, true

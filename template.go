@@ -2,7 +2,7 @@ package webhookverify
 
 import (
 	"fmt"
-	"hash"
+	"io"
 	"strings"
 )
 
@@ -110,6 +110,11 @@ func (t *template) addLiteral(s string) {
 	}
 }
 
+// bodyOnly reports whether the signed content is the body alone.
+func (t *template) bodyOnly() bool {
+	return len(t.parts) == 1 && t.parts[0].kind == partBody
+}
+
 // uses reports whether the template contains a part of the given kind.
 func (t *template) uses(kind partKind) bool {
 	for _, p := range t.parts {
@@ -121,7 +126,7 @@ func (t *template) uses(kind partKind) bool {
 }
 
 // write feeds the signed content of d into h, part by part.
-func (t *template) write(h hash.Hash, d *delivery) {
+func (t *template) write(h io.Writer, d *delivery) {
 	for _, p := range t.parts {
 		switch p.kind {
 		case partLiteral:

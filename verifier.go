@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
@@ -32,6 +33,9 @@ const (
 	reasonBodyUnreadable     reason = "body_unreadable"
 	reasonDuplicate          reason = "duplicate_delivery"
 	reasonReplayStoreError   reason = "replay_store_error"
+	reasonUnknownKey         reason = "unknown_key"
+	reasonKeysUnavailable    reason = "keys_unavailable"
+	reasonDisallowedAlg      reason = "disallowed_algorithm"
 )
 
 // reasonStatus is the HTTP status sent for each reason: 400 for what cannot
@@ -52,6 +56,9 @@ var reasonStatus = map[reason]int{
 	reasonBodyUnreadable:     http.StatusBadRequest,
 	reasonDuplicate:          http.StatusConflict,
 	reasonReplayStoreError:   http.StatusServiceUnavailable,
+	reasonUnknownKey:         http.StatusUnauthorized,
+	reasonKeysUnavailable:    http.StatusServiceUnavailable,
+	reasonDisallowedAlg:      http.StatusUnauthorized,
 }
 
 // rejection is the error a refused delivery returns to Caddy. Its text is the
@@ -76,15 +83,25 @@ type delivery struct {
 
 	// keyID names the first secret that verified the delivery.
 	keyID string
-	// matches are the secrets that verified the delivery, each with the
-	// signature it verified; the replay guard keys the delivery under each.
+	// matches are the keys that verified the delivery, each with what it
+	// verified; the replay guard keys the delivery under each.
 	matches []match
+	// retryAfter is how long a sender should wait when no key is available.
+	retryAfter time.Duration
 }
 
-// match pairs a secret with the signature it verified.
+// match is one key that verified a delivery.
 type match struct {
-	key *hmacKey
+	// id names the key in logs and placeholders.
+	id string
+	// fingerprint names the key in replay keys without revealing it; it
+	// stays the same across reloads and while other keys rotate.
+	fingerprint string
+	// sig is the signature the key verified; for public keys, a digest of
+	// the signed content, which re-encoding a signature cannot change.
 	sig []byte
+	// key is the secret, for HMAC schemes.
+	key *hmacKey
 }
 
 // verify runs the checks of the pipeline up to, not including, the replay
@@ -106,7 +123,7 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 	}
 
 	var material signatureMaterial
-	if !h.alg.token {
+	if !h.alg.token && !h.jws {
 		var rsn reason
 		if material, rsn = h.scheme.parseSignature(value, h.sigSize); rsn != "" {
 			return rsn
@@ -122,11 +139,19 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 	}
 	d.body = buf.Bytes()
 
-	if h.alg.token {
+	switch {
+	case h.alg.token:
 		return h.checkToken(value, d)
-	}
-	if rsn := h.checkSignature(material.sigs, d); rsn != "" {
-		return rsn
+	case h.jws:
+		return h.checkJWS(r, value, d)
+	case h.pub != nil:
+		if rsn := h.checkPublic(r, material.sigs, d); rsn != "" {
+			return rsn
+		}
+	default:
+		if rsn := h.checkSignature(material.sigs, d); rsn != "" {
+			return rsn
+		}
 	}
 	return h.checkBodyTimestamp(d)
 }
@@ -170,7 +195,7 @@ func (h *Handler) checkSignature(sigs [][]byte, d *delivery) reason {
 
 		for _, sig := range sigs {
 			if hmac.Equal(got, sig) {
-				d.matches = append(d.matches, match{key: k, sig: sig})
+				d.matches = append(d.matches, k.match(sig))
 				break
 			}
 		}
@@ -183,7 +208,7 @@ func (h *Handler) checkToken(token string, d *delivery) reason {
 	sum := sha256.Sum256([]byte(token))
 	for _, k := range h.keys {
 		if subtle.ConstantTimeCompare(sum[:], k.tokenSum[:]) == 1 {
-			d.matches = append(d.matches, match{key: k})
+			d.matches = append(d.matches, k.match(nil))
 		}
 	}
 	return d.matched()
@@ -194,7 +219,7 @@ func (d *delivery) matched() reason {
 	if len(d.matches) == 0 {
 		return reasonInvalidSignature
 	}
-	d.keyID = d.matches[0].key.id
+	d.keyID = d.matches[0].id
 	return ""
 }
 
@@ -222,7 +247,7 @@ func (h *Handler) replayKeys(d *delivery) []string {
 	keys := make([]string, 0, len(d.matches))
 	var sum [sha256.Size]byte
 	for _, m := range d.matches {
-		prefix := h.namespace + m.key.fingerprint + ":"
+		prefix := h.namespace + m.fingerprint + ":"
 		switch {
 		case h.signsID:
 			keys = append(keys, prefix+"id:"+d.id)
