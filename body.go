@@ -7,7 +7,7 @@ import (
 )
 
 // maxPooledBuffer keeps very large bodies from pinning memory in the pool.
-const maxPooledBuffer = 1 << 20
+const maxPooledBuffer = 4 << 20
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 

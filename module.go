@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -200,6 +201,9 @@ type Handler struct {
 	rejects     *rejectLog
 	events      *caddyevents.App
 	ctx         caddy.Context
+
+	acceptedCount prometheus.Counter
+	durationObs   prometheus.Observer
 }
 
 // Default limits.
@@ -369,7 +373,10 @@ func (h *Handler) provisionScheme() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
+	s.canonicalize()
 	h.scheme = s
+	h.acceptedCount = verifications.WithLabelValues(s.name, "accepted", "")
+	h.durationObs = verifyDuration.WithLabelValues(s.name)
 	h.tolerance = s.tolerance
 	if s.isJWS() {
 		h.jws = true
@@ -508,7 +515,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if rsn == "" {
 		keys, rsn = h.reserve(r, &d)
 	}
-	verifyDuration.WithLabelValues(h.scheme.name).Observe(time.Since(start).Seconds())
+	h.durationObs.Observe(time.Since(start).Seconds())
 	if rsn != "" {
 		putBuffer(buf)
 		if rsn == reasonKeysUnavailable {
@@ -517,14 +524,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return h.reject(r, repl, &d, rsn)
 	}
 
-	verifications.WithLabelValues(h.scheme.name, "accepted", "").Inc()
+	h.acceptedCount.Inc()
 	h.setPlaceholders(repl, &d, "")
 	if c := h.logger.Check(zapcore.DebugLevel, "webhook verified"); c != nil {
 		c.Write(h.deliveryFields(r, &d)...)
 	}
 
 	r.Body = newReplayBody(buf)
-	rec := &statusRecorder{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	rec := &statusRecorder{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(rec, r)
 
 	if len(keys) > 0 {
@@ -569,13 +576,30 @@ func (h *Handler) deliveryFields(r *http.Request, d *delivery) []zap.Field {
 	}
 }
 
+// setPlaceholders answers the {http.webhook_verify.*} placeholders from d.
+// One lookup function costs less per request than six static values.
 func (h *Handler) setPlaceholders(repl *caddy.Replacer, d *delivery, rsn reason) {
-	repl.Set("http.webhook_verify.verified", rsn == "")
-	repl.Set("http.webhook_verify.scheme", h.scheme.name)
-	repl.Set("http.webhook_verify.reason", string(rsn))
-	repl.Set("http.webhook_verify.key_id", d.keyID)
-	repl.Set("http.webhook_verify.id", d.id)
-	repl.Set("http.webhook_verify.timestamp", d.timestamp)
+	repl.Map(func(key string) (any, bool) {
+		name, ok := strings.CutPrefix(key, "http.webhook_verify.")
+		if !ok {
+			return nil, false
+		}
+		switch name {
+		case "verified":
+			return rsn == "", true
+		case "scheme":
+			return h.scheme.name, true
+		case "reason":
+			return string(rsn), true
+		case "key_id":
+			return d.keyID, true
+		case "id":
+			return d.id, true
+		case "timestamp":
+			return d.timestamp, true
+		}
+		return nil, false
+	})
 }
 
 // remoteIP is the address of the connection's peer, without its port.
@@ -590,7 +614,7 @@ func remoteIP(r *http.Request) string {
 // statusRecorder notes the status that later handlers send, to tell whether
 // the application took the delivery.
 type statusRecorder struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	status int
 }
 

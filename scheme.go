@@ -1,6 +1,8 @@
 package webhookverify
 
 import (
+	"net/http"
+	"net/textproto"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -39,6 +41,10 @@ type scheme struct {
 	// timestampHeader names the header carrying the signed timestamp, when
 	// the timestamp is not inside the signature header or the body.
 	timestampHeader string
+
+	// timestampHeaders holds timestampHeader in canonical form, once the
+	// scheme is provisioned.
+	timestampHeaders []string
 
 	// timestampField names a top-level JSON field of the body that carries
 	// the timestamp; it is checked after the signature, since only then is
@@ -219,14 +225,34 @@ func (s *scheme) hasTimestamp() bool {
 		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact"
 }
 
-// firstHeader returns the first non-empty value among the named headers.
-func firstHeader(get func(string) string, names []string) string {
+// firstHeader returns the first non-empty value among the named headers,
+// whose names canonicalize has put in canonical form beforehand, so that no
+// request pays for it.
+func firstHeader(h http.Header, names []string) string {
 	for _, n := range names {
-		if v := get(n); v != "" {
-			return v
+		if v := h[n]; len(v) > 0 && v[0] != "" {
+			return v[0]
 		}
 	}
 	return ""
+}
+
+// canonicalize writes the scheme's header names in canonical form, in new
+// slices: a preset's own lists are shared and stay as they are.
+func (s *scheme) canonicalize() {
+	canonical := func(names []string) []string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = textproto.CanonicalMIMEHeaderKey(n)
+		}
+		return out
+	}
+	s.signatureHeaders = canonical(s.signatureHeaders)
+	s.idHeaders = canonical(s.idHeaders)
+	s.timestampHeaders = nil
+	if s.timestampHeader != "" {
+		s.timestampHeaders = []string{textproto.CanonicalMIMEHeaderKey(s.timestampHeader)}
+	}
 }
 
 // splitList splits s on sep, trimming the spaces around each element.

@@ -108,7 +108,7 @@ type match struct {
 // store, reading the body into buf. It returns the reason for refusal, or
 // the empty reason when the delivery is authentic and fresh.
 func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason {
-	d.id = firstHeader(r.Header.Get, h.scheme.idHeaders)
+	d.id = firstHeader(r.Header, h.scheme.idHeaders)
 	if len(d.id) > maxIDLen {
 		d.id = ""
 		return reasonMalformedID
@@ -117,7 +117,7 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 		return reasonBodyTooLarge
 	}
 
-	value := firstHeader(r.Header.Get, h.scheme.signatureHeaders)
+	value := firstHeader(r.Header, h.scheme.signatureHeaders)
 	if value == "" {
 		return reasonMissingSignature
 	}
@@ -173,7 +173,7 @@ func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial)
 	case m.timestamp != "":
 		d.timestamp = m.timestamp
 	case h.scheme.timestampHeader != "":
-		d.timestamp = r.Header.Get(h.scheme.timestampHeader)
+		d.timestamp = firstHeader(r.Header, h.scheme.timestampHeaders)
 	default:
 		return ""
 	}
@@ -262,26 +262,37 @@ func (h *Handler) replayKeys(d *delivery) []string {
 	return keys
 }
 
-// readBody reads at most max bytes of the body into buf.
-func readBody(r *http.Request, max int64, buf *bytes.Buffer) reason {
+// readBody reads at most limit+1 bytes of the body into buf, enough to tell a
+// body over the limit, and never asks the sender for more. With a known
+// length the buffer is sized once, so a body is read without regrowing it.
+func readBody(r *http.Request, limit int64, buf *bytes.Buffer) reason {
 	if r.Body == nil || r.Body == http.NoBody {
 		return ""
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		buf.Grow(int(r.ContentLength) + 1)
 	}
 
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return reasonBodyTooLarge
-	case err != nil:
-		return reasonBodyUnreadable
-	case int64(buf.Len()) > max:
-		return reasonBodyTooLarge
+	for {
+		room := limit + 1 - int64(buf.Len())
+		if buf.Available() == 0 {
+			buf.Grow(int(min(int64(max(buf.Len(), 512)), room)))
+		}
+		p := buf.AvailableBuffer()
+		p = p[:min(int64(cap(p)), room)]
+		n, err := r.Body.Read(p)
+		buf.Write(p[:n])
+
+		var tooBig *http.MaxBytesError
+		switch {
+		case int64(buf.Len()) > limit, errors.As(err, &tooBig):
+			return reasonBodyTooLarge
+		case err == io.EOF:
+			return ""
+		case err != nil:
+			return reasonBodyUnreadable
+		}
 	}
-	return ""
 }
 
 // originalURL is the URL as the sender requested it: the request URI from

@@ -1,0 +1,149 @@
+package webhookverify
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+var benchSizes = []int{1 << 10, 1 << 20}
+
+// benchBody is a JSON-ish body of n bytes.
+func benchBody(n int) []byte {
+	b := bytes.Repeat([]byte(`{"k":"v"},`), n/10+1)
+	return b[:n]
+}
+
+// BenchmarkPrimitive is the bare MAC over a body, the floor that the
+// handler's cost is compared against.
+func BenchmarkPrimitive(b *testing.B) {
+	for _, alg := range []struct {
+		name string
+		h    func() hash.Hash
+	}{{"hmac-sha256", sha256.New}, {"hmac-sha512", sha512.New}} {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/%s", alg.name, sizeName(n)), func(b *testing.B) {
+				body := benchBody(n)
+				mac := hmac.New(alg.h, []byte("benchmark-secret"))
+				sum := make([]byte, 0, 64)
+				b.SetBytes(int64(n))
+				b.ReportAllocs()
+				for b.Loop() {
+					mac.Reset()
+					mac.Write(body)
+					sum = mac.Sum(sum[:0])
+				}
+			})
+		}
+	}
+}
+
+// benchSchemes are the presets measured, each with the secrets it needs.
+var benchSchemes = []struct {
+	preset string
+	secret string
+	alg    string
+}{
+	{"github", "benchmark-secret", ""},
+	{"stripe", "whsec_benchmark", ""},
+	{"standard_webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ""},
+	{"slack", "benchmark-secret", ""},
+	{"", "benchmark-secret", "hmac-sha512"},
+}
+
+// BenchmarkServeHTTP runs a signed delivery through the handler, replay
+// store off, into a next handler that reads the body: the whole cost of the
+// handler per delivery.
+func BenchmarkServeHTTP(b *testing.B) {
+	for _, sc := range benchSchemes {
+		for _, n := range benchSizes {
+			name := sc.preset
+			if name == "" {
+				name = "generic-" + sc.alg
+			}
+			b.Run(name+"/"+sizeName(n), func(b *testing.B) {
+				benchmarkServe(b, sc.preset, sc.secret, sc.alg, n, 1)
+			})
+		}
+	}
+}
+
+// BenchmarkSecrets shows how the cost grows with the number of configured
+// secrets when the delivery is signed with the last one, the worst case.
+func BenchmarkSecrets(b *testing.B) {
+	for _, k := range []int{1, 2, 4, 8, 16} {
+		b.Run(strconv.Itoa(k)+"-secrets/1KiB", func(b *testing.B) {
+			benchmarkServe(b, "github", "benchmark-secret", "", 1<<10, k)
+		})
+	}
+}
+
+func benchmarkServe(b *testing.B, preset, secret, alg string, n, secrets int) {
+	setClock(b, time.Unix(1_700_000_000, 0))
+	cfg := &Handler{Preset: preset, Algorithm: alg, DisableReplay: true}
+	if preset == "" {
+		cfg.SignatureHeader = "X-Signature"
+	}
+	for i := 1; i < secrets; i++ {
+		cfg.Secrets = append(cfg.Secrets, Secret{Value: "other-" + strconv.Itoa(i)})
+	}
+	cfg.Secrets = append(cfg.Secrets, Secret{Value: secret})
+	h := provisioned(b, cfg)
+
+	signCfg := &Handler{Preset: preset, Algorithm: alg, Secrets: []Secret{{Value: secret}}}
+	if preset == "" {
+		signCfg.SignatureHeader = "X-Signature"
+	}
+	s, err := newSigner(signCfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := benchBody(n)
+	header := http.Header{}
+	if err := s.sign(header, &delivery{body: body, id: "msg_1"}, now()); err != nil {
+		b.Fatal(err)
+	}
+
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, err := io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return err
+	})
+	repl := caddy.NewReplacer()
+	ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, repl)
+	req := httptest.NewRequest(http.MethodPost, "http://example.com/hook", nil).WithContext(ctx)
+	req.Header = header
+	req.ContentLength = int64(n)
+	reader := bytes.NewReader(body)
+	w := httptest.NewRecorder()
+
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		reader.Reset(body)
+		req.Body = io.NopCloser(reader)
+		if err := h.ServeHTTP(w, req, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1<<20 {
+		return strconv.Itoa(n>>20) + "MiB"
+	}
+	return strconv.Itoa(n>>10) + "KiB"
+}
