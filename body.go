@@ -2,6 +2,7 @@ package webhookverify
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"sync"
 )
@@ -28,6 +29,10 @@ func putBuffer(buf *bytes.Buffer) {
 // an HTTP transport may go on reading a request body in its own goroutine
 // after the round trip has returned, and must never see another request's
 // bytes. A body that is never closed leaves its buffer to the collector.
+//
+// Reading after Close is an error, not the end of the body: a proxy that
+// retries with the same request must fail rather than send an empty body
+// under the verified signature.
 type replayBody struct {
 	mu  sync.Mutex
 	buf *bytes.Buffer
@@ -44,7 +49,7 @@ func (b *replayBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.buf == nil {
-		return 0, io.EOF
+		return 0, errBodyClosed
 	}
 	return b.r.Read(p)
 }
@@ -54,12 +59,14 @@ func (b *replayBody) WriteTo(w io.Writer) (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.buf == nil {
-		return 0, nil
+		return 0, errBodyClosed
 	}
 	return b.r.WriteTo(w)
 }
 
-// Close returns the buffer to the pool; reads after it see the end of the body.
+var errBodyClosed = errors.New("webhook_verify: read of a verified body after it was closed")
+
+// Close returns the buffer to the pool; reads after it fail.
 func (b *replayBody) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -189,8 +189,14 @@ func TestUpstreamOutcomeSettlesReservation(t *testing.T) {
 		{"5xx status releases", recorder{status: 503}, 0},
 		{"error releases", recorder{err: errors.New("upstream gone")}, 0},
 		{"5xx handler error releases", recorder{err: caddyhttp.Error(502, io.EOF)}, 0},
-		{"4xx handler error commits", recorder{err: caddyhttp.Error(422, io.EOF)}, 409},
+		{"4xx handler error releases", recorder{err: caddyhttp.Error(422, io.EOF)}, 0},
+		{"429 status releases", recorder{status: 429}, 0},
+		{"408 status releases", recorder{status: 408}, 0},
+		{"422 status releases", recorder{status: 422}, 0},
+		{"3xx status releases", recorder{status: 302}, 0},
+		{"client closed (499) releases", recorder{status: 499}, 0},
 		{"2xx commits", recorder{status: 204}, 409},
+		{"nothing written commits", recorder{}, 409},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,7 +234,7 @@ func btoi(b bool) int {
 }
 
 // TestReplayBodyClose checks that the forwarded body reads the verified
-// bytes, and that after Close it reads nothing, whatever reuses the buffer.
+// bytes, and that after Close reads fail, whatever reuses the buffer.
 func TestReplayBodyClose(t *testing.T) {
 	buf := getBuffer()
 	buf.WriteString("payload")
@@ -241,12 +247,14 @@ func TestReplayBodyClose(t *testing.T) {
 	b.Close()
 	buf.WriteString("someone else's bytes")
 
+	// An error, not io.EOF: a proxy retrying with this body must fail
+	// rather than send an empty body under the delivery's signature.
 	n, err := b.Read(make([]byte, 8))
-	if n != 0 || err != io.EOF {
+	if n != 0 || err != errBodyClosed {
 		t.Fatalf("read after close: %d bytes, %v", n, err)
 	}
-	if n, _ := b.WriteTo(io.Discard); n != 0 {
-		t.Fatalf("WriteTo after close wrote %d bytes", n)
+	if n, err := b.WriteTo(io.Discard); n != 0 || err != errBodyClosed {
+		t.Fatalf("WriteTo after close: %d bytes, %v", n, err)
 	}
 }
 
@@ -288,5 +296,20 @@ func TestReplayWithSignatureStripped(t *testing.T) {
 		if code, rsn := statusOf(t, err); code != 409 || rsn != "duplicate_delivery" {
 			t.Errorf("%s: got %d %s, want 409 duplicate_delivery", name, code, rsn)
 		}
+	}
+}
+
+// TestClaimedLengthDoesNotAllocate sends a request that claims a huge body
+// and sends one byte: the buffer must grow with the bytes that arrive, not
+// with the claim.
+func TestClaimedLengthDoesNotAllocate(t *testing.T) {
+	req := httptest.NewRequest(http.MethodPost, "http://example.com/", strings.NewReader("x"))
+	req.ContentLength = 99_000_000_000
+	buf := getBuffer()
+	if rsn := readBody(req, 100<<30, buf); rsn != "" || buf.String() != "x" {
+		t.Fatalf("readBody = %q, %q", rsn, buf.String())
+	}
+	if buf.Cap() > maxPresize+4096 {
+		t.Fatalf("a 1-byte body with a claimed 99 GB reserved %d bytes", buf.Cap())
 	}
 }

@@ -2,11 +2,9 @@ package webhookverify
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 )
 
@@ -91,25 +89,19 @@ func (h *Handler) settle(r *http.Request, keys []string, failed bool) {
 	}
 }
 
-// statusClientClosed is the status Caddy's reverse proxy records when the
-// client went away before the application answered.
-const statusClientClosed = 499
-
-// upstreamFailed reports whether the later handlers failed to take the
-// delivery: a 5xx status, an error that is not a 4xx handler error, or a
-// sender that gave up before any answer. In each case the sender will retry,
-// and the retry must not be refused as a replay.
+// upstreamFailed reports whether the later handlers did not take the
+// delivery. Only a 2xx answer takes it: that is what senders count as
+// delivered. Any other status, an error, or a sender that went away before
+// any answer means the sender will try again, and its retry must not be
+// refused as a replay. A delivery refused by the application (a 4xx) can
+// therefore be sent again and reach it again; it is refused there again.
 func upstreamFailed(r *http.Request, status int, err error) bool {
 	if err != nil {
-		var he caddyhttp.HandlerError
-		if errors.As(err, &he) && he.StatusCode > 0 && he.StatusCode < 500 &&
-			he.StatusCode != statusClientClosed {
-			return false
-		}
 		return true
 	}
-	if status == 0 && r.Context().Err() != nil {
-		return true
+	if status == 0 {
+		// Nothing written: Go answers 200, unless the sender already left.
+		return r.Context().Err() != nil
 	}
-	return status >= 500 || status == statusClientClosed
+	return status < 200 || status > 299
 }

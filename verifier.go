@@ -262,15 +262,20 @@ func (h *Handler) replayKeys(d *delivery) []string {
 	return keys
 }
 
+// maxPresize bounds how much buffer a declared Content-Length reserves before
+// any byte of the body arrived: a sender that only claims a large body must
+// not make the handler allocate it.
+const maxPresize = 64 << 10
+
 // readBody reads at most limit+1 bytes of the body into buf, enough to tell a
-// body over the limit, and never asks the sender for more. With a known
-// length the buffer is sized once, so a body is read without regrowing it.
+// body over the limit, and never asks the sender for more. The buffer grows
+// only as bytes arrive; pooled buffers are usually large enough already.
 func readBody(r *http.Request, limit int64, buf *bytes.Buffer) reason {
 	if r.Body == nil || r.Body == http.NoBody {
 		return ""
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + 1)
+		buf.Grow(int(min(r.ContentLength+1, maxPresize)))
 	}
 
 	for {

@@ -84,14 +84,21 @@ func testReplay(t *testing.T, store string) {
 		expectRefused(t, inst, up, d, http.StatusConflict)
 	})
 
-	t.Run("a 4xx from the upstream is final", func(t *testing.T) {
-		d := standard.newDelivery(inst.base, time.Now())
-		up.status.Store(http.StatusUnprocessableEntity)
-		expectForwarded(t, inst, up, d, http.StatusUnprocessableEntity)
+	// Senders retry whatever was not a 2xx, with the same ID (Standard
+	// Webhooks) or the same bytes (GitHub, Shopify redeliveries); a 4xx such
+	// as 429 must not cost them the delivery.
+	for _, code := range []int{http.StatusTooManyRequests, http.StatusRequestTimeout,
+		http.StatusUnprocessableEntity} {
+		t.Run(fmt.Sprintf("retry after the upstream answered %d", code), func(t *testing.T) {
+			d := standard.newDelivery(inst.base, time.Now())
+			up.status.Store(int32(code))
+			expectForwarded(t, inst, up, d, code)
 
-		up.status.Store(http.StatusOK)
-		expectRefused(t, inst, up, d, http.StatusConflict)
-	})
+			up.status.Store(http.StatusOK)
+			expectForwarded(t, inst, up, d, http.StatusOK)
+			expectRefused(t, inst, up, d, http.StatusConflict)
+		})
+	}
 }
 
 // TestReplayUpstreamDown checks that a delivery that could not reach the
