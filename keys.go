@@ -101,7 +101,7 @@ func resolveSecretBytes(secrets []Secret, encoding string) ([][]byte, error) {
 
 		value, err := repl.ReplaceOrErr(s.Value, true, true)
 		if err != nil {
-			return nil, fmt.Errorf("secrets: secret %s: resolving placeholder: %w", id, err)
+			return nil, placeholderError(id, s.Value, err)
 		}
 		raw, err := decodeSecret(value, encoding)
 		if err != nil {
@@ -110,6 +110,19 @@ func resolveSecretBytes(secrets []Secret, encoding string) ([][]byte, error) {
 		raws = append(raws, raw)
 	}
 	return raws, nil
+}
+
+// placeholderError reports a secret whose placeholders did not resolve. The
+// replacer's message quotes the text between braces, which is part of the
+// secret when the braces are literal, so it is passed on only when the whole
+// value is one placeholder, such as {env.HOOK_SECRET}.
+func placeholderError(id, value string, err error) error {
+	if strings.HasPrefix(value, "{") && strings.IndexByte(value[1:], '{') < 0 &&
+		strings.IndexByte(value, '}') == len(value)-1 {
+		return fmt.Errorf("secrets: secret %s: resolving placeholder: %w", id, err)
+	}
+	return fmt.Errorf("secrets: secret %s: a placeholder in its value is unknown or empty "+
+		"(write literal braces as \\{ and \\})", id)
 }
 
 // secretID is the key ID of the i-th secret: its own, or its position.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sort"
 	"strings"
 	"time"
 
@@ -211,6 +212,10 @@ const (
 	defaultMaxBody      = 10 << 20
 	defaultTolerance    = 5 * time.Minute
 	defaultUnsignedTime = 24 * time.Hour
+	// maxTolerance and maxReplayWindow keep the windows meaningful and their
+	// sums far from overflowing a time.Duration.
+	maxTolerance    = 7 * 24 * time.Hour
+	maxReplayWindow = 366 * 24 * time.Hour
 	// maxInFlight bounds how long a reservation blocks copies of a delivery
 	// whose upstream has not answered yet.
 	maxInFlight = 5 * time.Minute
@@ -373,6 +378,13 @@ func (h *Handler) provisionScheme() error {
 	if err := s.validate(); err != nil {
 		return err
 	}
+	if h.SignedContent != "" {
+		if t, err := parseTemplate(h.SignedContent); err == nil {
+			if err := t.checkSeparated(); err != nil {
+				return fmt.Errorf("signed_content: %w", err)
+			}
+		}
+	}
 	s.canonicalize()
 	h.scheme = s
 	h.acceptedCount = verifications.WithLabelValues(s.name, "accepted", "")
@@ -469,7 +481,28 @@ func (h *Handler) provisionReplay(ctx caddy.Context) error {
 	h.store = store
 	h.storeName = strings.TrimPrefix(string(mod.(caddy.Module).CaddyModule().ID),
 		"http.handlers.webhook_verify.replay.")
+	if s, ok := mod.(interface{ scope(string) error }); ok {
+		return s.scope(h.replayScope())
+	}
 	return nil
+}
+
+// replayScope names this handler configuration for stores private to it:
+// its scheme and the identities of its keys, never the keys themselves.
+func (h *Handler) replayScope() string {
+	parts := []string{h.namespace}
+	for _, k := range h.keys {
+		parts = append(parts, k.fingerprint)
+	}
+	for _, pk := range h.PublicKeys {
+		parts = append(parts, "pk:"+pk.Value)
+	}
+	for _, src := range h.JWKS {
+		parts = append(parts, "jwks:"+src.URL)
+	}
+	sort.Strings(parts[1:])
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(sum[:8])
 }
 
 // validateLimits checks the numeric fields, which cannot be negative.
@@ -481,6 +514,12 @@ func (h *Handler) validateLimits() error {
 		return fmt.Errorf("tolerance: must not be negative, got %s", time.Duration(h.Tolerance))
 	case h.ReplayWindow < 0:
 		return fmt.Errorf("replay_window: must not be negative, got %s",
+			time.Duration(h.ReplayWindow))
+	case h.Tolerance > caddy.Duration(maxTolerance):
+		return fmt.Errorf("tolerance: at most %s, got %s", maxTolerance,
+			time.Duration(h.Tolerance))
+	case h.ReplayWindow > caddy.Duration(maxReplayWindow):
+		return fmt.Errorf("replay_window: at most %s, got %s", maxReplayWindow,
 			time.Duration(h.ReplayWindow))
 	}
 	return nil

@@ -25,9 +25,10 @@ type ReplayStore interface {
 	// stores it again.
 	Commit(ctx context.Context, key string, ttl time.Duration) error
 
-	// Release forgets key, so that the sender's retry of a delivery that the
-	// application failed to take is accepted. Releasing an unknown key is
-	// not an error.
+	// Release forgets a reservation of key, so that the sender's retry of a
+	// delivery that the application failed to take is accepted. A committed
+	// key is kept: it may be another copy's, accepted after this one's
+	// reservation expired. Releasing an unknown key is not an error.
 	Release(ctx context.Context, key string) error
 }
 

@@ -27,7 +27,9 @@ var memoryTables = caddy.NewUsagePool()
 // MemoryStore keeps seen delivery IDs in this process's memory. It is the
 // default store: fast, bounded, and kept across config reloads, but private
 // to one Caddy instance and lost on restart. Behind a load balancer, use a
-// store that the instances share.
+// store that the instances share. Each handler has a table of its own, kept
+// across reloads while the handler's scheme and keys stay the same; a change
+// of its secrets or keys starts it afresh, as a restart does.
 type MemoryStore struct {
 	// The most delivery IDs to remember. When full, the oldest are forgotten
 	// first, which re-opens the door to replaying them; this is logged once.
@@ -36,6 +38,7 @@ type MemoryStore struct {
 
 	table   *memoryTable
 	poolKey string
+	logger  *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -46,7 +49,8 @@ func (MemoryStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision attaches the store to the shared table of its size.
+// Provision sets the defaults and attaches the store to a table of its own.
+// A handler then narrows it with scope.
 func (m *MemoryStore) Provision(ctx caddy.Context) error {
 	if m.MaxEntries < 0 {
 		return fmt.Errorf("max_entries: must not be negative, got %d", m.MaxEntries)
@@ -54,25 +58,36 @@ func (m *MemoryStore) Provision(ctx caddy.Context) error {
 	if m.MaxEntries == 0 {
 		m.MaxEntries = defaultMaxEntries
 	}
+	m.logger = ctx.Logger()
+	return m.scope("")
+}
 
-	logger := ctx.Logger()
-	m.poolKey = "memory/" + strconv.Itoa(m.MaxEntries)
-	val, _, err := memoryTables.LoadOrNew(m.poolKey, func() (caddy.Destructor, error) {
-		return newMemoryTable(m.MaxEntries, logger), nil
+// scope attaches the store to the table of one handler configuration,
+// named by scope. Handlers never share a table: a sender that floods its
+// own route would otherwise evict the deliveries of another. The table is
+// kept across reloads for as long as some configuration uses the scope.
+func (m *MemoryStore) scope(scope string) error {
+	key := "memory/" + strconv.Itoa(m.MaxEntries) + "/" + scope
+	val, _, err := memoryTables.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newMemoryTable(m.MaxEntries, m.logger), nil
 	})
 	if err != nil {
 		return err
 	}
-	m.table = val.(*memoryTable)
+	if err := m.Cleanup(); err != nil {
+		return err
+	}
+	m.poolKey, m.table = key, val.(*memoryTable)
 	return nil
 }
 
-// Cleanup drops this configuration's hold on the shared table.
+// Cleanup drops this configuration's hold on its table.
 func (m *MemoryStore) Cleanup() error {
 	if m.poolKey == "" {
 		return nil
 	}
 	_, err := memoryTables.Delete(m.poolKey)
+	m.poolKey = ""
 	return err
 }
 
@@ -125,6 +140,8 @@ type memoryTable struct {
 type memoryEntry struct {
 	key     string
 	expires int64 // Unix nanoseconds
+	// committed marks an accepted delivery, which a release leaves alone.
+	committed bool
 }
 
 func newMemoryTable(max int, logger *zap.Logger) *memoryTable {
@@ -165,21 +182,23 @@ func (t *memoryTable) commit(key string, ttl time.Duration) {
 
 	expires := now().UnixNano() + int64(ttl)
 	if el, ok := t.entries[key]; ok {
-		el.Value.(*memoryEntry).expires = expires
+		e := el.Value.(*memoryEntry)
+		e.expires, e.committed = expires, true
 		t.order.MoveToBack(el)
 		return
 	}
 	if len(t.entries) >= t.max {
 		t.evictOldest()
 	}
-	t.entries[key] = t.order.PushBack(&memoryEntry{key: key, expires: expires})
+	e := &memoryEntry{key: key, expires: expires, committed: true}
+	t.entries[key] = t.order.PushBack(e)
 }
 
 func (t *memoryTable) release(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	if el, ok := t.entries[key]; ok {
+	if el, ok := t.entries[key]; ok && !el.Value.(*memoryEntry).committed {
 		t.remove(el)
 	}
 }

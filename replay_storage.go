@@ -98,24 +98,35 @@ func (s *StorageStore) Reserve(ctx context.Context, key string, ttl time.Duratio
 	}
 	defer s.unlock(ctx, name)
 
-	expires, err := s.load(ctx, name)
+	e, err := s.load(ctx, name)
 	if err != nil {
 		return false, err
 	}
-	if expires > now().UnixNano() {
+	if e.expires > now().UnixNano() {
 		return false, nil
 	}
-	return true, s.store(ctx, name, ttl)
+	return true, s.store(ctx, name, stateReserved, ttl)
 }
 
 // Commit implements ReplayStore.
 func (s *StorageStore) Commit(ctx context.Context, key string, ttl time.Duration) error {
-	return s.store(ctx, storageKey(key), ttl)
+	return s.store(ctx, storageKey(key), stateCommitted, ttl)
 }
 
-// Release implements ReplayStore.
+// Release implements ReplayStore. It removes the entry only while it is a
+// reservation, under the entry's lock.
 func (s *StorageStore) Release(ctx context.Context, key string) error {
-	return s.storage.Delete(ctx, storageKey(key))
+	name := storageKey(key)
+	if err := s.storage.Lock(ctx, name); err != nil {
+		return fmt.Errorf("locking replay entry: %w", err)
+	}
+	defer s.unlock(ctx, name)
+
+	e, err := s.load(ctx, name)
+	if err != nil || e.state != stateReserved {
+		return err
+	}
+	return s.storage.Delete(ctx, name)
 }
 
 // lock takes the storage lock for name. A lock held by another instance
@@ -140,28 +151,46 @@ func (s *StorageStore) unlock(ctx context.Context, name string) {
 	}
 }
 
-// load returns the expiry of the entry at name, or 0 when there is none.
-func (s *StorageStore) load(ctx context.Context, name string) (int64, error) {
-	b, err := s.storage.Load(ctx, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("reading replay entry: %w", err)
-	}
-	expires, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		// An entry that cannot be read is kept: refusing one delivery is
-		// better than accepting a replay. The cleaner removes it.
-		return now().Add(time.Hour).UnixNano(), nil
-	}
-	return expires, nil
+// An entry is its state and its expiry in Unix nanoseconds: "r 1700000000000000000".
+const (
+	stateReserved  = "r"
+	stateCommitted = "c"
+)
+
+type storageEntry struct {
+	state   string
+	expires int64
 }
 
-// store writes an entry at name that expires after ttl.
-func (s *StorageStore) store(ctx context.Context, name string, ttl time.Duration) error {
-	expires := strconv.FormatInt(now().Add(ttl).UnixNano(), 10)
-	if err := s.storage.Store(ctx, name, []byte(expires)); err != nil {
+// parseEntry reads an entry. One that cannot be read is kept as committed
+// for an hour: refusing one delivery is better than accepting a replay, and
+// the cleaner removes it once expired.
+func parseEntry(b []byte) (storageEntry, bool) {
+	state, exp, ok := strings.Cut(strings.TrimSpace(string(b)), " ")
+	expires, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || err != nil || (state != stateReserved && state != stateCommitted) {
+		return storageEntry{stateCommitted, now().Add(time.Hour).UnixNano()}, false
+	}
+	return storageEntry{state, expires}, true
+}
+
+// load returns the entry at name, or a zero entry when there is none.
+func (s *StorageStore) load(ctx context.Context, name string) (storageEntry, error) {
+	b, err := s.storage.Load(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return storageEntry{}, nil
+	}
+	if err != nil {
+		return storageEntry{}, fmt.Errorf("reading replay entry: %w", err)
+	}
+	e, _ := parseEntry(b)
+	return e, nil
+}
+
+// store writes an entry in the given state at name that expires after ttl.
+func (s *StorageStore) store(ctx context.Context, name, state string, ttl time.Duration) error {
+	entry := state + " " + strconv.FormatInt(now().Add(ttl).UnixNano(), 10)
+	if err := s.storage.Store(ctx, name, []byte(entry)); err != nil {
 		return fmt.Errorf("writing replay entry: %w", err)
 	}
 	return nil
@@ -217,9 +246,9 @@ func (s *StorageStore) clean(ctx context.Context) {
 }
 
 // expired reports whether an entry's expiry has passed, or cannot be read.
-func expired(entry []byte) bool {
-	expires, err := strconv.ParseInt(strings.TrimSpace(string(entry)), 10, 64)
-	return err != nil || expires <= now().UnixNano()
+func expired(b []byte) bool {
+	e, ok := parseEntry(b)
+	return !ok || e.expires <= now().UnixNano()
 }
 
 // storageKey maps a replay key to a storage key. Keys hold delivery IDs

@@ -1,6 +1,8 @@
 package webhookverify
 
 import (
+	"encoding/json"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -85,5 +87,48 @@ func TestMemoryTableConcurrentReserve(t *testing.T) {
 	wg.Wait()
 	if wins.Load() != 1 {
 		t.Fatalf("%d concurrent reservations won, want 1", wins.Load())
+	}
+}
+
+// TestMemoryTablesPerHandler checks that a sender flooding its own route
+// cannot evict the deliveries another handler remembers, and that a handler
+// loaded again with the same configuration keeps its table.
+func TestMemoryTablesPerHandler(t *testing.T) {
+	store := json.RawMessage(`{"store":"memory","max_entries":5}`)
+	victim := provisioned(t, &Handler{Preset: "github", ReplayRaw: store,
+		Secrets: []Secret{{Value: "victim-secret"}}})
+	flooder := provisioned(t, &Handler{Preset: "github", ReplayRaw: store,
+		Secrets: []Secret{{Value: "flooder-secret"}}})
+
+	sign := func(secret, body string) map[string]string {
+		s, err := newSigner(&Handler{Preset: "github", Secrets: []Secret{{Value: secret}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := http.Header{}
+		s.sign(h, &delivery{body: []byte(body)}, now())
+		return map[string]string{"X-Hub-Signature-256": h.Get("X-Hub-Signature-256")}
+	}
+
+	kept := sign("victim-secret", `{"n":"victim"}`)
+	if _, err := serve(victim, &recorder{}, kept, `{"n":"victim"}`); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		body := `{"n":` + strconv.Itoa(i) + `}`
+		if _, err := serve(flooder, &recorder{}, sign("flooder-secret", body), body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := serve(victim, &recorder{}, kept, `{"n":"victim"}`)
+	if code, _ := statusOf(t, err); code != 409 {
+		t.Fatalf("victim's replay after the flood: %d, want 409", code)
+	}
+
+	again := provisioned(t, &Handler{Preset: "github", ReplayRaw: store,
+		Secrets: []Secret{{Value: "victim-secret"}}})
+	_, err = serve(again, &recorder{}, kept, `{"n":"victim"}`)
+	if code, _ := statusOf(t, err); code != 409 {
+		t.Fatalf("replay after loading the same configuration again: %d, want 409", code)
 	}
 }

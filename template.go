@@ -115,6 +115,30 @@ func (t *template) bodyOnly() bool {
 	return len(t.parts) == 1 && t.parts[0].kind == partBody
 }
 
+// partNames names the parts for error messages.
+var partNames = map[partKind]string{
+	partBody: "{body}", partID: "{id}", partTimestamp: "{timestamp}",
+	partMethod: "{method}", partURL: "{url}", partHeader: "{header.*}",
+}
+
+// checkSeparated refuses two values next to each other with no literal text
+// between them. There the signed bytes cannot tell where one value ends:
+// with "{id}{timestamp}" the last character of an ID can move to the front
+// of the timestamp, and the signature still holds for a delivery whose ID,
+// and so whose replay key, is new. Provider presets whose adjacent values
+// have a fixed shape (Twitch's RFC 3339 timestamp) are not checked.
+func (t *template) checkSeparated() error {
+	for i := 1; i < len(t.parts); i++ {
+		a, b := t.parts[i-1].kind, t.parts[i].kind
+		if a != partLiteral && b != partLiteral {
+			return fmt.Errorf("%s and %s must be separated by literal text, or a value "+
+				"could move from one to the other under the same signature",
+				partNames[a], partNames[b])
+		}
+	}
+	return nil
+}
+
 // uses reports whether the template contains a part of the given kind.
 func (t *template) uses(kind partKind) bool {
 	for _, p := range t.parts {

@@ -61,3 +61,27 @@ func TestTemplateErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateSeparated(t *testing.T) {
+	tests := []struct {
+		tmpl string
+		ok   bool
+	}{
+		{"{id}.{timestamp}.{body}", true},
+		{"v0:{timestamp}:{body}", true},
+		{"{body}", true},
+		{"{id}{timestamp}.{body}", false},
+		{"{id}.{timestamp}{body}", false},
+		{"{id}{body}", false},
+		{"{method} {url}{header.X}|{body}", false},
+	}
+	for _, tt := range tests {
+		tmpl, err := parseTemplate(tt.tmpl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tmpl.checkSeparated(); (err == nil) != tt.ok {
+			t.Errorf("%q: checkSeparated() = %v, want ok=%v", tt.tmpl, err, tt.ok)
+		}
+	}
+}

@@ -30,9 +30,10 @@ var timestampParsers = map[string]func(string) (time.Time, error){
 var errNotDigits = errors.New("not a decimal number")
 
 // parseDigits accepts plain decimal digits only: no sign, no spaces, no
-// exponent, at most 18 digits so that the value cannot overflow.
+// exponent, no leading zero, at most 18 digits so that the value cannot
+// overflow. One text per value keeps the signed bytes of a delivery unique.
 func parseDigits(s string) (int64, error) {
-	if s == "" || len(s) > 18 {
+	if s == "" || len(s) > 18 || (len(s) > 1 && s[0] == '0') {
 		return 0, errNotDigits
 	}
 	for i := 0; i < len(s); i++ {

@@ -27,6 +27,8 @@ func TestCheckTimestamp(t *testing.T) {
 		{"negative", "-1", "unix", reasonMalformedTimestamp},
 		{"space", unix(0) + " ", "unix", reasonMalformedTimestamp},
 		{"fraction", unix(0) + ".5", "unix", reasonMalformedTimestamp},
+		{"leading zero", "0" + unix(0), "unix", reasonMalformedTimestamp},
+		{"leading zero ms", "0" + itoa64(at.UnixMilli()), "unix_ms", reasonMalformedTimestamp},
 		{"overflow", "99999999999999999999", "unix", reasonMalformedTimestamp},
 		{"rfc3339 garbage", "yesterday", "rfc3339", reasonMalformedTimestamp},
 		{"too long", "2026-01-02T03:04:05.000000000000000000000Z", "rfc3339",

@@ -83,6 +83,14 @@ func TestInvalidConfig(t *testing.T) {
 		{"signed_content with an unknown placeholder", "webhook_verify {\nsecret " +
 			configSecret + "\nsignature_header X-Sig\nsigned_content \"{nonce}.{body}\"\n}",
 			nil, "signed_content", ""},
+		{"signed_content with values not separated", "webhook_verify {\nsecret " +
+			configSecret + "\nsignature_header X-Sig\nid_header X-Id\n" +
+			"timestamp_header X-Ts\nsigned_content \"{id}{timestamp}{body}\"\n}",
+			nil, "signed_content: {id} and {timestamp} must be separated", ""},
+		{"tolerance too large", "webhook_verify stripe {\nsecret " + configSecret +
+			"\ntolerance 1000000h\n}", nil, "tolerance", ""},
+		{"replay_window too large", "webhook_verify github {\nsecret " + configSecret +
+			"\nreplay_window 100000h\n}", nil, "replay_window", ""},
 		{"signed_content with id but no id_header", "webhook_verify {\nsecret " +
 			configSecret + "\nsignature_header X-Sig\nsigned_content \"{id}.{body}\"\n}",
 			nil, "signed_content", ""},

@@ -170,9 +170,19 @@ func (s *Store) Commit(ctx context.Context, key string, ttl time.Duration) error
 	return nil
 }
 
+// releaseScript deletes a key only while it holds a reservation, in one
+// round trip: a committed key may be another copy's, accepted after this
+// one's reservation expired.
+var releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == "reserved" then
+	return redis.call("DEL", KEYS[1])
+end
+return 0`)
+
 // Release implements webhookverify.ReplayStore.
 func (s *Store) Release(ctx context.Context, key string) error {
-	if err := s.client.Del(ctx, s.KeyPrefix+key).Err(); err != nil {
+	err := releaseScript.Run(ctx, s.client, []string{s.KeyPrefix + key}).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis release: %w", err)
 	}
 	return nil

@@ -54,6 +54,18 @@ func Run(t *testing.T, prefix string, open func(t *testing.T) Store) {
 		mustReserve(t, open(t), key(t, "a"), time.Minute, false)
 	})
 
+	t.Run("release leaves a commit", func(t *testing.T) {
+		s := open(t)
+		mustReserve(t, s, key(t, "a"), time.Minute, true)
+		if err := s.Commit(ctx, key(t, "a"), time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Release(ctx, key(t, "a")); err != nil {
+			t.Fatal(err)
+		}
+		mustReserve(t, s, key(t, "a"), time.Minute, false)
+	})
+
 	t.Run("reservation expires", func(t *testing.T) {
 		s := open(t)
 		mustReserve(t, s, key(t, "a"), 200*time.Millisecond, true)
