@@ -1,14 +1,14 @@
 package webhookverify
 
 import (
-	"net/http"
-	"net/textproto"
 	"crypto/hmac"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"fmt"
 	"hash"
+	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 )
