@@ -233,7 +233,7 @@ func sendCommand() *cobra.Command {
 		Use:   "send <url> --preset <name> --secret <secret> --body <body> [flags]",
 		Short: "Signs a delivery and POSTs it to a URL",
 		Long: "Signs a body as a sender of the scheme would, sends it to the URL and " +
-			"prints the response status and body.",
+			"prints the response status and body. Exits non-zero unless the answer is a 2xx.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, _, err := signedRequest(cmd, args[0])
@@ -251,6 +251,9 @@ func sendCommand() *cobra.Command {
 			defer resp.Body.Close()
 			reply, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			fmt.Fprintf(cmd.OutOrStdout(), "%s\n%s\n", resp.Status, reply)
+			if resp.StatusCode < 200 || resp.StatusCode > 299 {
+				return fmt.Errorf("delivery not accepted: %s", resp.Status)
+			}
 			return nil
 		},
 	}
@@ -314,9 +317,21 @@ func verifySaved(cmd *cobra.Command) (reason, *delivery, error) {
 		defer f.Close()
 		src = f
 	}
-	req, err := http.ReadRequest(bufio.NewReader(src))
+	br := bufio.NewReader(src)
+	req, err := http.ReadRequest(br)
 	if err != nil {
 		return "", nil, fmt.Errorf("--request: reading the saved request: %w", err)
+	}
+	if req.ContentLength == 0 && len(req.TransferEncoding) == 0 &&
+		req.Header.Get("Content-Length") == "" {
+		// A request saved by hand often has no Content-Length: its body is
+		// the rest of the file.
+		rest, err := io.ReadAll(io.LimitReader(br, defaultMaxBody+1))
+		if err != nil {
+			return "", nil, fmt.Errorf("--request: reading the body: %w", err)
+		}
+		req.Body = io.NopCloser(bytes.NewReader(rest))
+		req.ContentLength = int64(len(rest))
 	}
 
 	if at, _ := cmd.Flags().GetInt64("at"); at != 0 {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +26,18 @@ func TestExampleScript(t *testing.T) {
 			t.Fatalf("the example script needs %s: %v", tool, err)
 		}
 	}
-	for _, addr := range []string{"localhost:8080", "localhost:2019"} {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			t.Fatalf("%s is already in use; the example listens there", addr)
-		}
+	// The example's own ports may be in use by the example itself, so the
+	// test runs a copy of it on free ports.
+	port, admin := freePort(t), freePort(t)
+	example, err := os.ReadFile("Caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("localhost:8080", "localhost:"+port,
+		"localhost:2019", "localhost:"+admin).Replace(string(example))
+	config := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
 	}
 
 	bin := filepath.Join(t.TempDir(), "caddy")
@@ -41,7 +49,7 @@ func TestExampleScript(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	caddy := exec.CommandContext(ctx, bin, "run", "--config", "examples/Caddyfile")
+	caddy := exec.CommandContext(ctx, bin, "run", "--config", config, "--adapter", "caddyfile")
 	caddy.Dir = ".."
 	caddy.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(),
 		"XDG_CONFIG_HOME="+t.TempDir())
@@ -54,9 +62,10 @@ func TestExampleScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); caddy.Wait() })
-	waitForPort(t, "localhost:8080")
+	waitForPort(t, "localhost:"+port)
+	base := "http://localhost:" + port
 
-	first := runScript(t)
+	first := runScript(t, base)
 	want := []string{
 		`github signed: accepted github delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958 [200]`,
 		`github replayed: refused: duplicate_delivery [409]`,
@@ -72,16 +81,16 @@ func TestExampleScript(t *testing.T) {
 
 	// The GitHub delivery has a fixed signature: the second run is a replay.
 	time.Sleep(1100 * time.Millisecond) // a new second, so the timestamped ones differ
-	second := runScript(t)
+	second := runScript(t, base)
 	want[0] = `github signed: refused: duplicate_delivery [409]`
 	compareLines(t, second, want)
 }
 
 // runScript runs examples/send.sh and returns its lines, labels and replies
 // joined by a colon and the run of padding collapsed.
-func runScript(t *testing.T) []string {
+func runScript(t *testing.T, base string) []string {
 	t.Helper()
-	out, err := exec.Command("sh", "send.sh").CombinedOutput()
+	out, err := exec.Command("sh", "send.sh", base).CombinedOutput()
 	if err != nil {
 		t.Fatalf("send.sh: %v\n%s", err, out)
 	}
@@ -108,6 +117,17 @@ func compareLines(t *testing.T, got, want []string) {
 			t.Errorf("line %d:\n got %s\nwant %s", i+1, got[i], want[i])
 		}
 	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
 // waitForPort waits up to 60 seconds for addr to accept connections.

@@ -12,7 +12,7 @@ post() {
 	shift 2
 	for h in "$@"; do set -- "$@" -H "$h"; shift; done
 	printf '%-40s ' "$label"
-	curl -sS -o /dev/stdout -w ' [%{http_code}]\n' -X POST "$base$path" \
+	curl -sS -w ' [%{http_code}]\n' -X POST "$base$path" \
 		-H 'Content-Type: application/json' "$@" --data-binary "$body"
 }
 
