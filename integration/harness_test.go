@@ -38,7 +38,7 @@ type instance struct {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -87,7 +87,7 @@ func adapt(cfg string) ([]byte, error) {
 
 // isolate points Caddy's data and config directories at a temporary
 // directory, so that nothing is written outside the test's files.
-func isolate(t *testing.T) string {
+func isolate(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
@@ -98,7 +98,7 @@ func isolate(t *testing.T) string {
 // tryStart adapts a Caddyfile whose site block holds site, lets patch edit
 // the JSON (when not nil), and loads it. It returns the error of whichever
 // step failed; on success Caddy is stopped when the test ends.
-func tryStart(t *testing.T, site string, patch func(cfg map[string]any)) (*instance, error) {
+func tryStart(t testing.TB, site string, patch func(cfg map[string]any)) (*instance, error) {
 	t.Helper()
 	dir := isolate(t)
 	port := freePort(t)
@@ -140,7 +140,7 @@ func tryStart(t *testing.T, site string, patch func(cfg map[string]any)) (*insta
 
 // dumpLogOnFailure prints the handler's last log lines when the test
 // failed, to show why deliveries were refused.
-func (inst *instance) dumpLogOnFailure(t *testing.T) {
+func (inst *instance) dumpLogOnFailure(t testing.TB) {
 	if !t.Failed() {
 		return
 	}
@@ -158,13 +158,13 @@ func (inst *instance) dumpLogOnFailure(t *testing.T) {
 
 // startCaddy runs Caddy with site in its site block, failing the test on
 // any error.
-func startCaddy(t *testing.T, site string) *instance {
+func startCaddy(t testing.TB, site string) *instance {
 	t.Helper()
 	return startPatched(t, site, nil)
 }
 
 // startPatched is startCaddy with an edit of the adapted JSON before loading.
-func startPatched(t *testing.T, site string, patch func(cfg map[string]any)) *instance {
+func startPatched(t testing.TB, site string, patch func(cfg map[string]any)) *instance {
 	t.Helper()
 	inst, err := tryStart(t, site, patch)
 	if err != nil {
@@ -174,7 +174,7 @@ func startPatched(t *testing.T, site string, patch func(cfg map[string]any)) *in
 }
 
 // waitForPort waits until something accepts connections on the port.
-func waitForPort(t *testing.T, port int) {
+func waitForPort(t testing.TB, port int) {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(5 * time.Second)
@@ -222,16 +222,17 @@ type recorded struct {
 // upstream is the application behind Caddy: it records every request and
 // answers with the status the test sets, after an optional delay.
 type upstream struct {
-	srv    *httptest.Server
-	status atomic.Int32
-	delay  atomic.Int64
+	srv     *httptest.Server
+	status  atomic.Int32
+	delay   atomic.Int64
+	discard atomic.Bool
 
 	mu   sync.Mutex
 	reqs []recorded
 }
 
 // newUpstream starts a recording upstream on loopback; it answers 200.
-func newUpstream(t *testing.T) *upstream {
+func newUpstream(t testing.TB) *upstream {
 	t.Helper()
 	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
@@ -241,7 +242,7 @@ func newUpstream(t *testing.T) *upstream {
 }
 
 // newUpstreamAt starts a recording upstream on the given loopback port.
-func newUpstreamAt(t *testing.T, port int) *upstream {
+func newUpstreamAt(t testing.TB, port int) *upstream {
 	t.Helper()
 	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
@@ -265,9 +266,11 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reading body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	u.mu.Lock()
-	u.reqs = append(u.reqs, recorded{r.Method, r.RequestURI, r.Header.Clone(), body})
-	u.mu.Unlock()
+	if !u.discard.Load() {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, recorded{r.Method, r.RequestURI, r.Header.Clone(), body})
+		u.mu.Unlock()
+	}
 
 	if d := u.delay.Load(); d > 0 {
 		time.Sleep(time.Duration(d))
@@ -275,6 +278,9 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(int(u.status.Load()))
 	io.WriteString(w, "upstream")
 }
+
+// keepNothing stops recording requests, for load tests.
+func (u *upstream) keepNothing() { u.discard.Store(true) }
 
 // addr is the host:port that reverse_proxy dials.
 func (u *upstream) addr() string {
@@ -296,7 +302,7 @@ func (u *upstream) since(n int) []recorded {
 }
 
 // last returns the most recent request the upstream received.
-func (u *upstream) last(t *testing.T) recorded {
+func (u *upstream) last(t testing.TB) recorded {
 	t.Helper()
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -318,7 +324,7 @@ type delivery struct {
 }
 
 // send makes one request to the instance and returns its status and body.
-func (inst *instance) send(t *testing.T, d *delivery) (int, string) {
+func (inst *instance) send(t testing.TB, d *delivery) (int, string) {
 	t.Helper()
 	status, body, err := inst.trySend(d)
 	if err != nil {
@@ -357,7 +363,7 @@ func (inst *instance) trySend(d *delivery) (int, string, error) {
 // expectForwarded checks that the delivery got the upstream's answer and
 // that exactly one new request reached the upstream, carrying the same
 // method, URI, body bytes and every header the sender set.
-func expectForwarded(t *testing.T, inst *instance, up *upstream, d *delivery, want int) {
+func expectForwarded(t testing.TB, inst *instance, up *upstream, d *delivery, want int) {
 	t.Helper()
 	before := up.count()
 	status, _ := inst.send(t, d)
@@ -383,7 +389,7 @@ func expectForwarded(t *testing.T, inst *instance, up *upstream, d *delivery, wa
 
 // expectRefused checks that the delivery got status want and that nothing
 // reached the upstream.
-func expectRefused(t *testing.T, inst *instance, up *upstream, d *delivery, want int) {
+func expectRefused(t testing.TB, inst *instance, up *upstream, d *delivery, want int) {
 	t.Helper()
 	before := up.count()
 	status, _ := inst.send(t, d)
@@ -419,7 +425,7 @@ func (e logEntry) str(key string) string {
 
 // readLog decodes every line of the log file; a line that is not JSON fails
 // the test.
-func readLog(t *testing.T, path string) []logEntry {
+func readLog(t testing.TB, path string) []logEntry {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -445,7 +451,7 @@ func readLog(t *testing.T, path string) []logEntry {
 
 // rejections returns the handler's "webhook rejected" log lines, polling
 // for up to a few seconds until at least want of them are written.
-func rejections(t *testing.T, path string, want int) []logEntry {
+func rejections(t testing.TB, path string, want int) []logEntry {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
@@ -464,7 +470,7 @@ func rejections(t *testing.T, path string, want int) []logEntry {
 }
 
 // mustJSON encodes v, failing the test on error.
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
