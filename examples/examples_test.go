@@ -4,13 +4,17 @@ package examples
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -40,29 +44,7 @@ func TestExampleScript(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin := filepath.Join(t.TempDir(), "caddy")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building Caddy: %v\n%s", err, out)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	caddy := exec.CommandContext(ctx, bin, "run", "--config", config, "--adapter", "caddyfile")
-	caddy.Dir = ".."
-	caddy.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(),
-		"XDG_CONFIG_HOME="+t.TempDir())
-	logs, err := os.Create(filepath.Join(t.TempDir(), "caddy.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caddy.Stdout, caddy.Stderr = logs, logs
-	if err := caddy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); caddy.Wait() })
-	waitForPort(t, "localhost:"+port)
+	startExample(t, config, "caddyfile", "localhost:"+port)
 	base := "http://localhost:" + port
 
 	first := runScript(t, base)
@@ -76,6 +58,9 @@ func TestExampleScript(t *testing.T) {
 		`standard signed: accepted delivery msg_<n> with key 2026 [200]`,
 		`standard replayed: refused: duplicate_delivery [409]`,
 		`standard malformed: refused: malformed_signature [400]`,
+		`slack handshake: 3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P [200]`,
+		`slack signed: accepted slack request signed at <n> [200]`,
+		`slack forged: refused: invalid_signature [401]`,
 	}
 	compareLines(t, first, want)
 
@@ -84,6 +69,50 @@ func TestExampleScript(t *testing.T) {
 	second := runScript(t, base)
 	want[0] = `github signed: refused: duplicate_delivery [409]`
 	compareLines(t, second, want)
+}
+
+// caddyBin is the Caddy built from cmd/caddy, once for the package.
+var caddyBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "webhook-verify-examples")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "caddy")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building Caddy: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// startExample runs Caddy on config, with the named adapter or none for
+// JSON, until the test ends, and waits for addr.
+func startExample(t *testing.T, config, adapter, addr string) {
+	t.Helper()
+	bin, err := caddyBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	args := []string{"run", "--config", config}
+	if adapter != "" {
+		args = append(args, "--adapter", adapter)
+	}
+	caddy := exec.CommandContext(ctx, bin, args...)
+	caddy.Dir = ".."
+	caddy.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(),
+		"XDG_CONFIG_HOME="+t.TempDir())
+	logs, err := os.Create(filepath.Join(t.TempDir(), "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caddy.Stdout, caddy.Stderr = logs, logs
+	if err := caddy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); caddy.Wait() })
+	waitForPort(t, addr)
 }
 
 // runScript runs examples/send.sh and returns its lines, labels and replies
@@ -142,4 +171,47 @@ func waitForPort(t *testing.T, addr string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("Caddy did not listen on %s within 60s", addr)
+}
+
+// TestExampleJSON runs examples/github.json, the JSON form of a GitHub
+// route, and sends it the README's signed delivery and a forged one.
+func TestExampleJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Caddy; skipped in -short mode")
+	}
+	port, admin := freePort(t), freePort(t)
+	example, err := os.ReadFile("github.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("127.0.0.1:8083", "127.0.0.1:"+port,
+		"localhost:2020", "localhost:"+admin).Replace(string(example))
+	config := filepath.Join(t.TempDir(), "github.json")
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startExample(t, config, "", "127.0.0.1:"+port)
+
+	send := func(body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+port+"/github",
+			strings.NewReader(body))
+		req.Header.Set("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+		req.Header.Set("X-Hub-Signature-256", "sha256=65cf1e1aeb36f098c67ba0ea5421c7ce"+
+			"1f94fd30c73bb51911a847c2e3480f52")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	code, body := send(`{"zen":"Design for failure.","hook_id":1}`)
+	if code != 200 || body != "accepted 72d3162e-cc78-11e3-81ab-4c9367dc0958 with key main" {
+		t.Fatalf("signed delivery: %d %q", code, body)
+	}
+	if code, _ := send(`{"zen":"Design for failure.","hook_id":2}`); code != 401 {
+		t.Fatalf("forged delivery: %d, want 401", code)
+	}
 }

@@ -51,3 +51,14 @@ label="standard replayed" post /standard "$body" "webhook-id: $id" \
 	"webhook-timestamp: $now" "webhook-signature: v1,$sig"
 label="standard malformed" post /standard "$body" "webhook-id: $id" \
 	"webhook-timestamp: $now" "webhook-signature: v1,not-base64!"
+
+# Slack: the url_verification handshake, answered by Caddy, then a command.
+slack() { printf 'v0:%s:%s' "$1" "$2" | hmac_hex 8f742231b10e8888abcd99yyyzzz85a5; }
+body='{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}'
+label="slack handshake" post /slack "$body" "X-Slack-Request-Timestamp: $now" \
+	"X-Slack-Signature: v0=$(slack "$now" "$body")"
+body='token=x&command=%2Fdeploy&text=prod'
+label="slack signed" post /slack "$body" "X-Slack-Request-Timestamp: $now" \
+	"X-Slack-Signature: v0=$(slack "$now" "$body")"
+label="slack forged" post /slack "$body" "X-Slack-Request-Timestamp: $now" \
+	"X-Slack-Signature: v0=$(slack "$now" 'token=x&command=%2Fdeploy&text=staging')"
