@@ -32,8 +32,8 @@ type roundTrip struct {
 	// public is verify's --public-key: a field keygen printed (whpk, hex,
 	// spki_base64) or a file it wrote (jwks, pem).
 	public string
-	// keyID is the key ID verify reports: the kid for keys from a JWKS,
-	// "1" for a key given without one.
+	// byKID is set when verify reports the key by its kid, as for keys
+	// from a JWKS; a key given without one is reported as "1".
 	byKID bool
 }
 
