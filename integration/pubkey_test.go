@@ -275,16 +275,14 @@ func TestJWKSOutage(t *testing.T) {
 	}
 }
 
-// TestJWKSRestartEndpointDown checks that a Caddy started while the
-// endpoint is down verifies with the set its previous run kept in storage.
-func TestJWKSRestartEndpointDown(t *testing.T) {
-	key := newEdKey(t, "partner-1")
-	ks := newKeySetServer(t, key)
-	up := newUpstream(t)
+// startLoadable runs Caddy with site in its site block, like startCaddy,
+// and returns a function that loads the same configuration again: after
+// caddy.Stop it starts Caddy anew, while running it reloads the config.
+func startLoadable(t *testing.T, site string) (*instance, func()) {
+	t.Helper()
 	dir := isolate(t)
 	port := freePort(t)
-	cfg, err := adapt(caddyfile(port, dir, jwsRoute("/partner", up, ks.url(), "refresh 1m",
-		"min_refresh 1s", "stale_for 1h")+refusalPage))
+	cfg, err := adapt(caddyfile(port, dir, site))
 	if err != nil {
 		t.Fatalf("adapting: %v", err)
 	}
@@ -296,10 +294,25 @@ func TestJWKSRestartEndpointDown(t *testing.T) {
 		if err := caddy.Load(cfg, true); err != nil {
 			t.Fatalf("loading: %v", err)
 		}
+		// connections to the servers of a previous load are being closed
+		inst.client.CloseIdleConnections()
 		waitForPort(t, port)
 	}
 	load()
 	t.Cleanup(func() { caddy.Stop() })
+	t.Cleanup(func() { inst.dumpLogOnFailure(t) })
+	return inst, load
+}
+
+// TestJWKSRestartEndpointDown checks that a Caddy started while the
+// endpoint is down verifies with the set its previous run kept in storage.
+func TestJWKSRestartEndpointDown(t *testing.T) {
+	key := newEdKey(t, "partner-1")
+	ks := newKeySetServer(t, key)
+	up := newUpstream(t)
+	inst, load := startLoadable(t, jwsRoute("/partner", up, ks.url(), "refresh 1m",
+		"min_refresh 1s", "stale_for 1h")+refusalPage)
+	dir := filepath.Dir(inst.logPath)
 
 	awaitKeys(t, inst, "/partner", key)
 	expectForwarded(t, inst, up, jwsDelivery(t, unique("/partner"), key), http.StatusOK)

@@ -164,3 +164,42 @@ func TestJWKSTrustRoots(t *testing.T) {
 		}
 	}
 }
+
+// TestJWKSTrustRootsReload checks that a config reload reads the
+// trust_roots file again: an operator who replaces the CA file and reloads
+// must get the new roots, though the URL and settings stay the same.
+func TestJWKSTrustRootsReload(t *testing.T) {
+	oldRoot := newCA(t, "Partner Root CA 2025", nil)
+	newRoot := newCA(t, "Partner Root CA 2026", nil)
+	now := time.Now()
+	key := newEdKey(t, "issued-by-new-root")
+	key.certs = []*x509.Certificate{newRoot.leaf(t, key, now.Add(-time.Hour),
+		now.Add(300*24*time.Hour))}
+	other := newEdKey(t, "issued-by-old-root")
+	other.certs = []*x509.Certificate{oldRoot.leaf(t, other, now.Add(-time.Hour),
+		now.Add(300*24*time.Hour))}
+
+	roots := filepath.Join(t.TempDir(), "roots.pem")
+	writeRoot := func(ca *testCA) {
+		t.Helper()
+		b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
+		if err := os.WriteFile(roots, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRoot(oldRoot)
+	ks := newKeySetServer(t, key, other)
+	up := newUpstream(t)
+	inst, reload := startLoadable(t, jwsRoute("/partner", up, ks.url(), "min_refresh 1s",
+		"trust_roots "+roots)+refusalPage)
+	awaitKeys(t, inst, "/partner", other)
+	expectReason(t, inst, up, jwsDelivery(t, unique("/partner"), key),
+		http.StatusUnauthorized, "unknown_key")
+
+	writeRoot(newRoot)
+	reload()
+	awaitKeys(t, inst, "/partner", key)
+	expectForwarded(t, inst, up, jwsDelivery(t, unique("/partner"), key), http.StatusOK)
+	expectReason(t, inst, up, jwsDelivery(t, unique("/partner"), other),
+		http.StatusUnauthorized, "unknown_key")
+}
