@@ -14,29 +14,38 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 )
 
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "webhook",
-		Usage: "secret|sign|send|verify [flags]",
-		Short: "Generates secrets and signs, sends or checks webhook deliveries",
+		Usage: "secret|keygen|sign|send|verify [flags]",
+		Short: "Generates secrets and key pairs, and signs, sends or checks webhook deliveries",
 		Long: `
 Tools for trying webhook_verify without an account at a provider.
 
   caddy webhook secret                 print a new random secret
+  caddy webhook keygen --out <prefix>  write a new key pair as JWK, JWKS and PEM
   caddy webhook sign   --preset ...    print the headers of a signed delivery
   caddy webhook send   --preset ... URL  sign a delivery and POST it to URL
   caddy webhook verify --preset ...    check a saved request offline
 
 The scheme flags of sign, send and verify match the Caddyfile subdirectives
 of webhook_verify: --preset, --secret, --algorithm, --signature-header and
-so on. Run "caddy webhook <command> --help" for each command's flags.
+so on. Public-key schemes sign with --private-key and verify with
+--public-key. Run "caddy webhook <command> --help" for each command's flags.
 `,
 		CobraFunc: func(cmd *cobra.Command) {
-			cmd.AddCommand(secretCommand(), signCommand(), sendCommand(), verifyCommand())
+			cmd.AddCommand(secretCommand(), keygenCommand(), signCommand(), sendCommand(),
+				verifyCommand())
+			for _, sub := range cmd.Commands() {
+				// a rejected delivery is an answer, not a usage error
+				sub.SilenceUsage = true
+			}
 		},
 	})
 }
@@ -48,7 +57,8 @@ func schemeFlags(cmd *cobra.Command) {
 	f.String("preset", "", "provider preset (github, stripe, standard_webhooks, ...)")
 	f.String("secret", "", "the shared secret, as the provider shows it")
 	f.String("secret-encoding", "", "raw, hex or base64")
-	f.String("algorithm", "", "hmac-sha256, hmac-sha512 or hmac-sha1")
+	f.String("algorithm", "", "hmac-sha256, hmac-sha512, hmac-sha1, ed25519, "+
+		"ecdsa-p256-sha256, rsa-pss-sha256, ...; for JWS formats JOSE names such as ES256")
 	f.String("signature-header", "", "header that carries the signature")
 	f.String("signature-prefix", "", "text before the signature, e.g. sha256=")
 	f.String("signature-encoding", "", "hex, base64 or base64url")
@@ -56,6 +66,9 @@ func schemeFlags(cmd *cobra.Command) {
 	f.String("timestamp-header", "", "header that carries the signed timestamp")
 	f.String("timestamp-format", "", "unix, unix_ms or rfc3339")
 	f.String("id-header", "", "header that carries the delivery ID")
+	f.String("key-id-header", "", "header in which a message names its key")
+	f.String("signature-format", "", "raw, der, jws_detached or jws_compact")
+	f.String("body-hash-claim", "", "jws_compact: claim with the hex SHA-256 of the body")
 }
 
 // handlerFromFlags reads the scheme flags into a handler configuration.
@@ -72,6 +85,9 @@ func handlerFromFlags(cmd *cobra.Command) *Handler {
 		TimestampHeader:   get("timestamp-header"),
 		TimestampFormat:   get("timestamp-format"),
 		IDHeader:          get("id-header"),
+		KeyIDHeader:       get("key-id-header"),
+		SignatureFormat:   get("signature-format"),
+		BodyHashClaim:     get("body-hash-claim"),
 	}
 	if s := get("secret"); s != "" {
 		h.Secrets = []Secret{{Value: s}}
@@ -99,6 +115,46 @@ func secretCommand() *cobra.Command {
 	}
 	cmd.Flags().String("format", "whsec", "whsec, hex or base64")
 	cmd.Flags().Int("bytes", 32, "random bytes in the secret (16 to 64)")
+	return cmd
+}
+
+func keygenCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keygen --out <prefix> [--type ed25519|ecdsa-p256|...] [--kid <id>]",
+		Short: "Writes a new signing key pair as JWK, JWKS and PEM",
+		Long: "Makes a key pair for public-key schemes and writes <prefix>.private.jwk (the " +
+			"private key, mode 0600, for sign and send --private-key), <prefix>.jwks (the " +
+			"public key set a sender publishes) and <prefix>.pem (the public key as SPKI " +
+			"PEM, for public_key). Prints the key ID and, where a preset takes one, the " +
+			"public key's inline form. Never overwrites a file.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			typ, _ := cmd.Flags().GetString("type")
+			kid, _ := cmd.Flags().GetString("kid")
+			prefix, _ := cmd.Flags().GetString("out")
+			if prefix == "" {
+				return fmt.Errorf("--out: required, the path prefix of the files to write")
+			}
+			k, err := generateKey(typ, kid)
+			if err != nil {
+				return err
+			}
+			files := keyFilesFor(prefix)
+			if err := files.write(k); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "key_id: %s\ntype: %s\nprivate_key: %s\njwks: %s\npem: %s\n", k.kid,
+				typ, files.private, files.jwks, files.pem)
+			for _, form := range providerForms(k.priv.Public()) {
+				fmt.Fprintf(w, "%s: %s\n", form[0], form[1])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().String("type", "ed25519", "key type: "+keyTypeNames)
+	cmd.Flags().String("kid", "", "key ID (default: the key's RFC 7638 SHA-256 thumbprint)")
+	cmd.Flags().String("out", "", "path prefix of the files to write")
 	return cmd
 }
 
@@ -131,11 +187,38 @@ func deliveryFlags(cmd *cobra.Command) {
 	f.Int64("timestamp", 0, "signing time in Unix seconds (default: now)")
 	f.String("method", http.MethodPost, "request method, for {method} in signed content")
 	f.StringArrayP("header", "H", nil, "extra request header, Name: value (repeatable)")
+	f.String("private-key", "", "sign with this private key: a JWK (as keygen writes it) "+
+		"or PEM file, for public-key schemes")
+	f.String("kid", "", "key ID to send with the signature (default: the JWK's kid)")
+}
+
+// privateKeyFromFlags reads --private-key, with --kid overriding its kid.
+func privateKeyFromFlags(cmd *cobra.Command) (*privateKey, error) {
+	path, _ := cmd.Flags().GetString("private-key")
+	kid, _ := cmd.Flags().GetString("kid")
+	if path == "" {
+		if kid != "" {
+			return nil, fmt.Errorf("--kid: names the key of --private-key, which is not set")
+		}
+		return nil, nil
+	}
+	k, err := readPrivateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	if kid != "" {
+		k.kid = kid
+	}
+	return k, nil
 }
 
 // signedRequest builds the signed delivery that sign and send produce.
 func signedRequest(cmd *cobra.Command, url string) (*http.Request, []byte, error) {
-	s, err := newSigner(handlerFromFlags(cmd))
+	priv, err := privateKeyFromFlags(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := newKeySigner(handlerFromFlags(cmd), priv)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,7 +277,8 @@ func randomID() string {
 
 func signCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "sign --preset <name> --secret <secret> --body <body> [flags]",
+		Use: "sign --preset <name> (--secret <secret> | --private-key <file>) --body <body> " +
+			"[flags]",
 		Short: "Prints the headers of a signed delivery",
 		Long: "Signs a body as a sender of the scheme would and prints the headers to " +
 			"send with it, one per line, ready for curl -H.",
@@ -230,7 +314,8 @@ func printHeaders(w io.Writer, h http.Header) {
 
 func sendCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "send <url> --preset <name> --secret <secret> --body <body> [flags]",
+		Use: "send <url> --preset <name> (--secret <secret> | --private-key <file>) " +
+			"--body <body> [flags]",
 		Short: "Signs a delivery and POSTs it to a URL",
 		Long: "Signs a body as a sender of the scheme would, sends it to the URL and " +
 			"prints the response status and body. Exits non-zero unless the answer is a 2xx.",
@@ -264,7 +349,8 @@ func sendCommand() *cobra.Command {
 
 func verifyCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "verify --preset <name> --secret <secret> --request <file> [--at <unix>]",
+		Use: "verify --preset <name> (--secret <secret> | --public-key <key>) " +
+			"--request <file> [--at <unix>]",
 		Short: "Checks a saved request offline",
 		Long: "Reads an HTTP/1.1 request as it went over the wire (request line, headers, " +
 			"blank line, body) and checks it as webhook_verify would, without the replay " +
@@ -287,6 +373,8 @@ func verifyCommand() *cobra.Command {
 	}
 	schemeFlags(cmd)
 	cmd.Flags().String("request", "", "file holding the saved request (- for standard input)")
+	cmd.Flags().StringArray("public-key", nil, "a public key as public_key takes it: a PEM, "+
+		"JWK or JWKS file, or an inline whpk_, hex or base64 SPKI key (repeatable)")
 	cmd.Flags().Int64("at", 0, "check timestamps as of this Unix time (default: now)")
 	return cmd
 }
@@ -294,17 +382,21 @@ func verifyCommand() *cobra.Command {
 // verifySaved runs the verifier on a saved request.
 func verifySaved(cmd *cobra.Command) (reason, *delivery, error) {
 	h := handlerFromFlags(cmd)
+	pubs, _ := cmd.Flags().GetStringArray("public-key")
+	for _, v := range pubs {
+		h.PublicKeys = append(h.PublicKeys, PublicKey{Value: v})
+	}
+	if len(h.Secrets) == 0 && len(h.PublicKeys) == 0 {
+		return "", nil, fmt.Errorf("--secret or --public-key: required")
+	}
 	if err := h.provisionScheme(); err != nil {
 		return "", nil, err
 	}
-	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, h.alg)
-	if err != nil {
+	// no JWKS source can be configured here, so no context is needed
+	h.logger = zap.NewNop()
+	if err := h.provisionKeys(caddy.Context{}); err != nil {
 		return "", nil, err
 	}
-	if len(keys) == 0 {
-		return "", nil, fmt.Errorf("--secret: required")
-	}
-	h.keys = keys
 	h.MaxBody = defaultMaxBody
 
 	path, _ := cmd.Flags().GetString("request")

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,10 @@ type JWKSSource struct {
 	// certificate has not expired; keys without x5c are skipped. Default:
 	// none, and x5c is not required.
 	TrustRoots string `json:"trust_roots,omitempty"`
+
+	// rootsPEM is the trust_roots file as read when the configuration
+	// loaded; a reload reads it again, so a replaced file takes effect.
+	rootsPEM []byte
 }
 
 // jwksCaches holds one cache per key set across handlers and config reloads.
@@ -140,6 +145,11 @@ func (src *JWKSSource) resolved(repl *caddy.Replacer) (JWKSSource, error) {
 	if err := checkJWKSURL(raw); err != nil {
 		return cfg, err
 	}
+	if cfg.TrustRoots != "" {
+		if cfg.rootsPEM, err = os.ReadFile(cfg.TrustRoots); err != nil {
+			return cfg, fmt.Errorf("trust_roots: %w", err)
+		}
+	}
 
 	for _, d := range []struct {
 		name  string
@@ -199,10 +209,13 @@ func isLoopbackHost(host string) bool {
 }
 
 // poolKey names the cache of a resolved source: handlers share a cache when
-// they agree on every setting.
+// they agree on every setting and on the content of the trust_roots file,
+// so that a reload after the CA file changed makes a cache with the new
+// roots instead of keeping the old ones.
 func (src *JWKSSource) poolKey() string {
-	return fmt.Sprintf("jwks|%s|%d|%d|%d|%d|%s", src.URL, src.Refresh, src.MinRefresh,
-		src.StaleFor, src.Timeout, src.TrustRoots)
+	roots := sha256.Sum256(src.rootsPEM)
+	return fmt.Sprintf("jwks|%s|%d|%d|%d|%d|%s|%x", src.URL, src.Refresh, src.MinRefresh,
+		src.StaleFor, src.Timeout, src.TrustRoots, roots[:8])
 }
 
 // cachedSet is one key set as fetched, with when it was last confirmed.
@@ -276,7 +289,7 @@ func newJWKSCache(cfg JWKSSource, storage certmagic.Storage, logger *zap.Logger)
 // newIdleJWKSCache makes a cache without starting its loop.
 func newIdleJWKSCache(cfg JWKSSource, storage certmagic.Storage,
 	logger *zap.Logger) (*jwksCache, error) {
-	roots, err := loadTrustRoots(cfg.TrustRoots)
+	roots, err := parseTrustRoots(cfg.TrustRoots, cfg.rootsPEM)
 	if err != nil {
 		return nil, err
 	}

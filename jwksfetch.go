@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -236,14 +235,11 @@ func verifyChain(chain []*x509.Certificate, roots *x509.CertPool, at time.Time) 
 	return nil
 }
 
-// loadTrustRoots reads a PEM file of CA certificates, or returns nil.
-func loadTrustRoots(path string) (*x509.CertPool, error) {
+// parseTrustRoots reads the CA certificates of the trust_roots file at
+// path, whose content is pemBytes; without a path it returns nil.
+func parseTrustRoots(path string, pemBytes []byte) (*x509.CertPool, error) {
 	if path == "" {
 		return nil, nil
-	}
-	pemBytes, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("trust_roots: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pemBytes) {
