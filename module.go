@@ -177,29 +177,57 @@ type Handler struct {
 	// otherwise it is only logged and exposed as a placeholder.
 	IDHeader string `json:"id_header,omitempty"`
 
-	scheme      scheme
-	alg         algorithm
-	tmpl        *template
-	sigSize     int
-	keys        []*hmacKey
-	pub         *pubAlg
-	der         bool
-	jws         bool
-	joseAlgs    []string
-	joseSigAlgs []jose.SignatureAlgorithm
-	ring        *keyRing
-	caches      []string
-	tolerance   time.Duration
-	window      time.Duration
-	namespace   string
-	signsID     bool
-	signsURL    bool
-	store       ReplayStore
-	storeName   string
-	logger      *zap.Logger
-	rejects     *rejectLog
-	events      *caddyevents.App
-	ctx         caddy.Context
+	// The label of the RFC 9421 signature to verify, for http_signature.
+	// Default: any label whose signature meets the policy below.
+	Label string `json:"label,omitempty"`
+
+	// The components every accepted http_signature must cover, such as
+	// @method, @target-uri, @authority or content-digest; an entry with
+	// parameters names that exact identifier, as "@query-param";name="id".
+	// A covered Content-Digest is always checked against the body.
+	// Default: content-digest, so that the body is signed.
+	Covered []string `json:"covered,omitempty"`
+
+	// The value the "tag" parameter of an http_signature must have, to
+	// tell this application's signatures from others made with the same
+	// key. Default: any tag, or none.
+	RequireTag string `json:"require_tag,omitempty"`
+
+	// The scheme, host and port that the sender signed, such as
+	// https://hooks.example.com, when Caddy sits behind another proxy or
+	// load balancer that changes them. Used by http_signature (@target-uri,
+	// @authority, @scheme), twilio, square and the {url} placeholder of
+	// signed_content. Default: the scheme of this connection and the Host
+	// header; or, for requests from one of the server's trusted_proxies,
+	// X-Forwarded-Proto and X-Forwarded-Host.
+	ExternalOrigin string `json:"external_origin,omitempty"`
+
+	scheme       scheme
+	hs           *httpSigPolicy
+	originScheme string
+	originHost   string
+	alg          algorithm
+	tmpl         *template
+	sigSize      int
+	keys         []*hmacKey
+	pub          *pubAlg
+	der          bool
+	jws          bool
+	joseAlgs     []string
+	joseSigAlgs  []jose.SignatureAlgorithm
+	ring         *keyRing
+	caches       []string
+	tolerance    time.Duration
+	window       time.Duration
+	namespace    string
+	signsID      bool
+	signsURL     bool
+	store        ReplayStore
+	storeName    string
+	logger       *zap.Logger
+	rejects      *rejectLog
+	events       *caddyevents.App
+	ctx          caddy.Context
 }
 
 // Default limits.
@@ -267,6 +295,9 @@ func (h *Handler) provisionKeys(ctx caddy.Context) error {
 	if !public && len(h.Secrets) == 0 {
 		return fmt.Errorf("secrets, public_keys or jwks: at least one source of keys is required")
 	}
+	if h.hs != nil {
+		return h.provisionHTTPSigKeys(ctx)
+	}
 	if h.pub == nil && !h.jws {
 		if public {
 			return fmt.Errorf("public_keys, jwks: algorithm %s verifies with secrets; use "+
@@ -288,10 +319,15 @@ func (h *Handler) provisionKeys(ctx caddy.Context) error {
 
 // provisionSecrets decodes the shared secrets.
 func (h *Handler) provisionSecrets() error {
+	return h.provisionSecretsFor(h.alg)
+}
+
+// provisionSecretsFor decodes the shared secrets for the given algorithm.
+func (h *Handler) provisionSecretsFor(alg algorithm) error {
 	if len(h.Secrets) > maxSecrets {
 		return fmt.Errorf("secrets: at most %d secrets, got %d", maxSecrets, len(h.Secrets))
 	}
-	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, h.alg)
+	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, alg)
 	if err != nil {
 		return err
 	}
@@ -335,6 +371,16 @@ func (h *Handler) keyUsable(k *pubKey) bool {
 // provisionScheme starts from the preset, or the generic defaults, and lays
 // the configured generic fields over it.
 func (h *Handler) provisionScheme() error {
+	if err := h.provisionOrigin(); err != nil {
+		return err
+	}
+	if h.Preset == httpSigPreset {
+		return h.provisionHTTPSig()
+	}
+	if h.Label != "" || len(h.Covered) > 0 || h.RequireTag != "" {
+		return fmt.Errorf("label, covered, require_tag: apply to the %s preset only",
+			httpSigPreset)
+	}
 	s := scheme{
 		name:            "generic",
 		encoding:        "hex",

@@ -216,7 +216,8 @@ func (s *scheme) validateFormat(alg algorithm) error {
 // hasTimestamp reports whether deliveries of this scheme carry a signed time.
 func (s *scheme) hasTimestamp() bool {
 	return s.timestampHeader != "" || s.timestampField != "" ||
-		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact"
+		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact" ||
+		s.sigFormat == httpSigPreset
 }
 
 // firstHeader returns the first non-empty value among the named headers.
