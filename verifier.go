@@ -87,7 +87,10 @@ const maxIDLen = 256
 
 // delivery is what the verifier learned about one request.
 type delivery struct {
-	body      []byte
+	body []byte
+	// signed stands for {body} in the signed content when the scheme signs
+	// something else than the raw body (twilio's form parameters).
+	signed    []byte
 	id        string
 	timestamp string
 	method    string
@@ -154,6 +157,11 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 		return rsn
 	}
 	d.body = buf.Bytes()
+	if h.scheme.bodyForm == bodyTwilio {
+		if rsn := twilioContent(r, d); rsn != "" {
+			return rsn
+		}
+	}
 
 	switch {
 	case h.alg.token:
