@@ -44,15 +44,17 @@ func init() {
 // `{http.webhook_verify.scheme}` | the preset name, or `generic`
 // `{http.webhook_verify.reason}` | why the delivery was refused, empty when it passed
 // `{http.webhook_verify.key_id}` | the key ID of the secret or public key that verified it
-// `{http.webhook_verify.id}` | the delivery ID header, if the scheme has one
+// `{http.webhook_verify.id}` | the delivery ID header, or the signed nonce of http_signature
 // `{http.webhook_verify.timestamp}` | the signed timestamp as the sender wrote it
 type Handler struct {
 	// The provider whose scheme to use: github, gitea (also Forgejo and
 	// Gogs), stripe, slack, shopify, standard_webhooks, twitch, zoom, paddle,
-	// linear, gitlab, discord, sendgrid, jws or plaid. Empty selects the
-	// generic scheme described by the fields below. standard_webhooks
-	// verifies its asymmetric "v1a" signatures (Ed25519) when public keys
-	// are configured instead of secrets.
+	// linear, square, twilio, gitlab, discord, sendgrid, jws, plaid or
+	// http_signature (RFC 9421 HTTP Message Signatures, with the policy of
+	// label, covered and require_tag). Empty selects the generic scheme
+	// described by the fields below. standard_webhooks verifies its
+	// asymmetric "v1a" signatures (Ed25519) when public keys are configured
+	// instead of secrets.
 	Preset string `json:"preset,omitempty"`
 
 	// The shared secrets, for HMAC schemes. A delivery passes if any one of
