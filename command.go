@@ -294,7 +294,12 @@ func verifySaved(cmd *cobra.Command) (reason, *delivery, error) {
 	if err := h.provisionScheme(); err != nil {
 		return "", nil, err
 	}
-	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, h.alg)
+	alg := h.alg
+	if h.hs != nil {
+		// http_signature verifies its secrets with hmac-sha256
+		alg = algorithms["hmac-sha256"]
+	}
+	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, alg)
 	if err != nil {
 		return "", nil, err
 	}

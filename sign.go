@@ -18,6 +18,10 @@ type signer struct {
 	alg    algorithm
 	tmpl   *template
 	secret []byte
+	// keyID names the secret in an http_signature keyid parameter.
+	keyID string
+	// covered are the components an http_signature covers.
+	covered []string
 }
 
 // newSigner builds the scheme exactly as the handler would from h's fields
@@ -33,13 +37,21 @@ func newSigner(h *Handler) (*signer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &signer{scheme: h.scheme, alg: h.alg, tmpl: h.tmpl, secret: keys[0]}, nil
+	s := &signer{scheme: h.scheme, alg: h.alg, tmpl: h.tmpl, secret: keys[0],
+		keyID: h.Secrets[0].KeyID}
+	if h.hs != nil {
+		s.covered = signedComponents(h.Covered)
+	}
+	return s, nil
 }
 
 // sign sets on header the signature, timestamp and ID headers of a delivery
 // of body, made at the given time with the given ID. For templates that use
 // {method}, {url} or {header.Name}, d carries those parts of the request.
 func (s *signer) sign(header http.Header, d *delivery, at time.Time) error {
+	if s.scheme.name == httpSigPreset {
+		return s.signHTTP(header, d, at)
+	}
 	if s.alg.token {
 		header.Set(s.scheme.signatureHeaders[0], string(s.secret))
 		setID(header, s.scheme, d.id)
@@ -50,6 +62,12 @@ func (s *signer) sign(header http.Header, d *delivery, at time.Time) error {
 	}
 
 	d.header = header
+	if s.scheme.bodyForm == bodyTwilio {
+		if rsn := twilioSigned(header.Get("Content-Type"), d); rsn != "" {
+			return fmt.Errorf("twilio binds a body that is not a form by the hex SHA-256 " +
+				"in the URL's bodySHA256 parameter: add it to the URL")
+		}
+	}
 	if s.scheme.hasTimestamp() && s.scheme.timestampField == "" {
 		d.timestamp = formatTimestamp(at, s.scheme.timestampFormat)
 	}

@@ -21,7 +21,12 @@ const maxFormParams = 1000
 // the hex SHA-256 in the URL's bodySHA256 parameter (which the signature
 // covers), or be empty.
 func twilioContent(r *http.Request, d *delivery) reason {
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return twilioSigned(r.Header.Get("Content-Type"), d)
+}
+
+// twilioSigned is twilioContent for a body of the given content type.
+func twilioSigned(contentType string, d *delivery) reason {
+	ct, _, _ := mime.ParseMediaType(contentType)
 	if ct == "application/x-www-form-urlencoded" {
 		signed, ok := sortedFormParams(d.body)
 		if !ok {
