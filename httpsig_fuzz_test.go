@@ -68,3 +68,15 @@ func FuzzQueryParam(f *testing.F) {
 		}
 	})
 }
+
+// FuzzTwilioForm feeds form bodies and URLs to the twilio content builder,
+// which must not panic and must sign a form's parameters in sorted order.
+func FuzzTwilioForm(f *testing.F) {
+	f.Add("b=2&a=1&a=%zz&+=%2B", "https://x.example/p?bodySHA256=00")
+	f.Fuzz(func(t *testing.T, body, rawURL string) {
+		for _, ct := range []string{"application/x-www-form-urlencoded", "application/json"} {
+			d := &delivery{body: []byte(body), url: rawURL}
+			twilioSigned(ct, d)
+		}
+	})
+}
