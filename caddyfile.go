@@ -46,6 +46,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		signature_format raw|der|jws_detached|jws_compact
 //		body_hash_claim <name>
 //
+//		label <name>
+//		covered <component...>
+//		require_tag <value>
+//		external_origin <scheme://host[:port]>
+//
 //		algorithm <name...>
 //		signature_header <name>
 //		signature_prefix <text>
@@ -94,6 +99,9 @@ var stringOptions = map[string]func(h *Handler) *string{
 	"key_id_header":      func(h *Handler) *string { return &h.KeyIDHeader },
 	"signature_format":   func(h *Handler) *string { return &h.SignatureFormat },
 	"body_hash_claim":    func(h *Handler) *string { return &h.BodyHashClaim },
+	"label":              func(h *Handler) *string { return &h.Label },
+	"require_tag":        func(h *Handler) *string { return &h.RequireTag },
+	"external_origin":    func(h *Handler) *string { return &h.ExternalOrigin },
 }
 
 func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
@@ -115,6 +123,12 @@ func (h *Handler) unmarshalOption(d *caddyfile.Dispenser) error {
 	}
 
 	switch option {
+	case "covered":
+		if len(args) == 0 {
+			return d.ArgErr()
+		}
+		h.Covered = append(h.Covered, args...)
+
 	case "challenge":
 		if len(args) != 0 {
 			return d.ArgErr()

@@ -95,7 +95,7 @@ func TestSignThenVerify(t *testing.T) {
 		{"--preset", "slack"}, {"--preset", "shopify"}, {"--preset", "twitch"},
 		{"--preset", "standard_webhooks", "--secret-encoding", "raw"},
 		{"--preset", "zoom"}, {"--preset", "paddle"}, {"--preset", "linear"},
-		{"--preset", "gitlab"},
+		{"--preset", "gitlab"}, {"--preset", "square"}, {"--preset", "http_signature"},
 		{"--algorithm", "hmac-sha512", "--signature-header", "X-Sig",
 			"--signature-encoding", "base64url", "--signed-content",
 			"{method} {url} {header.X-Tenant} {id} {timestamp} {body}",
@@ -132,8 +132,12 @@ func TestSignThenVerify(t *testing.T) {
 
 			// A shared token covers no body: GitLab's scheme cannot tell.
 			want := "rejected: invalid_signature (status 401)"
-			if scheme[1] == "gitlab" {
+			switch scheme[1] {
+			case "gitlab":
 				want = "verified: key_id=1"
+			case "http_signature":
+				// the signature covers Content-Digest, which no longer matches
+				want = "rejected: content_digest_mismatch (status 401)"
 			}
 			res = check(strings.Replace(body, "x", "y", 1), "s3cret")
 			if !strings.HasPrefix(res, want) {
@@ -197,5 +201,25 @@ func TestSendCommand(t *testing.T) {
 		"--body", `{"id":"evt_2"}`)
 	if !strings.HasPrefix(out, "401 Unauthorized\n\n") || err == nil {
 		t.Fatalf("send with a wrong secret: %q, %v; want the 401 and an error", out, err)
+	}
+}
+
+// TestSignTwilio checks that `caddy webhook sign` reproduces Twilio's
+// published form example, and asks for bodySHA256 for a JSON body.
+func TestSignTwilio(t *testing.T) {
+	form := "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234" +
+		"&From=%2B14158675309&To=%2B18005551212"
+	out, err := run(t, signCommand(), "--preset", "twilio", "--secret", "12345",
+		"--url", "https://mycompany.com/myapp.php?foo=1&bar=2", "--body", form,
+		"-H", "Content-Type: application/x-www-form-urlencoded")
+	if err != nil || parseHeaders(out).Get("X-Twilio-Signature") != "RSOYDt4T1cUTdK1PDd93/VVr8B8=" {
+		t.Fatalf("sign: %v\n%s", err, out)
+	}
+
+	_, err = run(t, signCommand(), "--preset", "twilio", "--secret", "12345",
+		"--url", "https://mycompany.com/myapp.php", "--body", `{"a":1}`,
+		"-H", "Content-Type: application/json")
+	if err == nil || !strings.Contains(err.Error(), "bodySHA256") {
+		t.Fatalf("JSON body without bodySHA256: error %v", err)
 	}
 }

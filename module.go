@@ -46,15 +46,17 @@ func init() {
 // `{http.webhook_verify.scheme}` | the preset name, or `generic`
 // `{http.webhook_verify.reason}` | why the delivery was refused, empty when it passed
 // `{http.webhook_verify.key_id}` | the key ID of the secret or public key that verified it
-// `{http.webhook_verify.id}` | the delivery ID header, if the scheme has one
+// `{http.webhook_verify.id}` | the delivery ID header, or the signed nonce of http_signature
 // `{http.webhook_verify.timestamp}` | the signed timestamp as the sender wrote it
 type Handler struct {
 	// The provider whose scheme to use: github, gitea (also Forgejo and
 	// Gogs), stripe, slack, shopify, standard_webhooks, twitch, zoom, paddle,
-	// linear, gitlab, discord, sendgrid, jws or plaid. Empty selects the
-	// generic scheme described by the fields below. standard_webhooks
-	// verifies its asymmetric "v1a" signatures (Ed25519) when public keys
-	// are configured instead of secrets.
+	// linear, square, twilio, gitlab, discord, sendgrid, jws, plaid or
+	// http_signature (RFC 9421 HTTP Message Signatures, with the policy of
+	// label, covered and require_tag). Empty selects the generic scheme
+	// described by the fields below. standard_webhooks verifies its
+	// asymmetric "v1a" signatures (Ed25519) when public keys are configured
+	// instead of secrets.
 	Preset string `json:"preset,omitempty"`
 
 	// The shared secrets, for HMAC schemes. A delivery passes if any one of
@@ -179,29 +181,57 @@ type Handler struct {
 	// otherwise it is only logged and exposed as a placeholder.
 	IDHeader string `json:"id_header,omitempty"`
 
-	scheme      scheme
-	alg         algorithm
-	tmpl        *template
-	sigSize     int
-	keys        []*hmacKey
-	pub         *pubAlg
-	der         bool
-	jws         bool
-	joseAlgs    []string
-	joseSigAlgs []jose.SignatureAlgorithm
-	ring        *keyRing
-	caches      []string
-	tolerance   time.Duration
-	window      time.Duration
-	namespace   string
-	signsID     bool
-	signsURL    bool
-	store       ReplayStore
-	storeName   string
-	logger      *zap.Logger
-	rejects     *rejectLog
-	events      *caddyevents.App
-	ctx         caddy.Context
+	// The label of the RFC 9421 signature to verify, for http_signature.
+	// Default: any label whose signature meets the policy below.
+	Label string `json:"label,omitempty"`
+
+	// The components every accepted http_signature must cover, such as
+	// @method, @target-uri, @authority or content-digest; an entry with
+	// parameters names that exact identifier, as "@query-param";name="id".
+	// A covered Content-Digest is always checked against the body.
+	// Default: content-digest, so that the body is signed.
+	Covered []string `json:"covered,omitempty"`
+
+	// The value the "tag" parameter of an http_signature must have, to
+	// tell this application's signatures from others made with the same
+	// key. Default: any tag, or none.
+	RequireTag string `json:"require_tag,omitempty"`
+
+	// The scheme, host and port that the sender signed, such as
+	// https://hooks.example.com, when Caddy sits behind another proxy or
+	// load balancer that changes them. Used by http_signature (@target-uri,
+	// @authority, @scheme), twilio, square and the {url} placeholder of
+	// signed_content. Default: the scheme of this connection and the Host
+	// header; or, for requests from one of the server's trusted_proxies,
+	// X-Forwarded-Proto and X-Forwarded-Host.
+	ExternalOrigin string `json:"external_origin,omitempty"`
+
+	scheme       scheme
+	hs           *httpSigPolicy
+	originScheme string
+	originHost   string
+	alg          algorithm
+	tmpl         *template
+	sigSize      int
+	keys         []*hmacKey
+	pub          *pubAlg
+	der          bool
+	jws          bool
+	joseAlgs     []string
+	joseSigAlgs  []jose.SignatureAlgorithm
+	ring         *keyRing
+	caches       []string
+	tolerance    time.Duration
+	window       time.Duration
+	namespace    string
+	signsID      bool
+	signsURL     bool
+	store        ReplayStore
+	storeName    string
+	logger       *zap.Logger
+	rejects      *rejectLog
+	events       *caddyevents.App
+	ctx          caddy.Context
 
 	acceptedCount prometheus.Counter
 	durationObs   prometheus.Observer
@@ -253,6 +283,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionScheme(); err != nil {
 		return err
 	}
+	h.acceptedCount = verifications.WithLabelValues(h.scheme.name, "accepted", "")
+	h.durationObs = verifyDuration.WithLabelValues(h.scheme.name)
 	if err := h.validateChallenge(); err != nil {
 		return err
 	}
@@ -276,6 +308,9 @@ func (h *Handler) provisionKeys(ctx caddy.Context) error {
 	if !public && len(h.Secrets) == 0 {
 		return fmt.Errorf("secrets, public_keys or jwks: at least one source of keys is required")
 	}
+	if h.hs != nil {
+		return h.provisionHTTPSigKeys(ctx)
+	}
 	if h.pub == nil && !h.jws {
 		if public {
 			return fmt.Errorf("public_keys, jwks: algorithm %s verifies with secrets; use "+
@@ -297,10 +332,15 @@ func (h *Handler) provisionKeys(ctx caddy.Context) error {
 
 // provisionSecrets decodes the shared secrets.
 func (h *Handler) provisionSecrets() error {
+	return h.provisionSecretsFor(h.alg)
+}
+
+// provisionSecretsFor decodes the shared secrets for the given algorithm.
+func (h *Handler) provisionSecretsFor(alg algorithm) error {
 	if len(h.Secrets) > maxSecrets {
 		return fmt.Errorf("secrets: at most %d secrets, got %d", maxSecrets, len(h.Secrets))
 	}
-	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, h.alg)
+	keys, err := resolveSecrets(h.Secrets, h.scheme.secretEncoding, alg)
 	if err != nil {
 		return err
 	}
@@ -344,6 +384,16 @@ func (h *Handler) keyUsable(k *pubKey) bool {
 // provisionScheme starts from the preset, or the generic defaults, and lays
 // the configured generic fields over it.
 func (h *Handler) provisionScheme() error {
+	if err := h.provisionOrigin(); err != nil {
+		return err
+	}
+	if h.Preset == httpSigPreset {
+		return h.provisionHTTPSig()
+	}
+	if h.Label != "" || len(h.Covered) > 0 || h.RequireTag != "" {
+		return fmt.Errorf("label, covered, require_tag: apply to the %s preset only",
+			httpSigPreset)
+	}
 	s := scheme{
 		name:            "generic",
 		encoding:        "hex",
@@ -387,8 +437,6 @@ func (h *Handler) provisionScheme() error {
 	}
 	s.canonicalize()
 	h.scheme = s
-	h.acceptedCount = verifications.WithLabelValues(s.name, "accepted", "")
-	h.durationObs = verifyDuration.WithLabelValues(s.name)
 	h.tolerance = s.tolerance
 	if s.isJWS() {
 		h.jws = true

@@ -139,6 +139,31 @@ var presets = map[string]scheme{
 		secretEncoding:   "raw",
 	},
 
+	// Square: base64 HMAC-SHA256 over the notification URL followed by the
+	// body, keyed with the subscription's signature key. The URL is the one
+	// configured at Square; behind another proxy, set external_origin.
+	"square": {
+		algorithm:        "hmac-sha256",
+		signatureHeaders: []string{"x-square-hmacsha256-signature"},
+		encoding:         "base64",
+		content:          "{url}{body}",
+		secretEncoding:   "raw",
+	},
+
+	// Twilio: base64 HMAC-SHA1, keyed with the auth token, over the full
+	// URL followed, for form posts, by every POST parameter sorted by name,
+	// each name directly followed by its value. A JSON body is bound instead
+	// by the hex SHA-256 in the URL's bodySHA256 parameter. No signed time.
+	"twilio": {
+		algorithm:        "hmac-sha1",
+		signatureHeaders: []string{"X-Twilio-Signature"},
+		encoding:         "base64",
+		content:          "{url}{body}",
+		bodyForm:         bodyTwilio,
+		idHeaders:        []string{"I-Twilio-Idempotency-Token"},
+		secretEncoding:   "raw",
+	},
+
 	// GitLab: the secret token itself in X-Gitlab-Token. It proves the sender
 	// knows the token but covers neither the body nor a time: weaker than a
 	// signature, and only as safe as the TLS connection that carries it.
@@ -220,5 +245,6 @@ var publicPresets = map[string]scheme{
 // presetNames lists the preset names in the order the docs present them.
 var presetNames = []string{
 	"github", "gitea", "stripe", "slack", "shopify", "standard_webhooks",
-	"twitch", "zoom", "paddle", "linear", "gitlab", "discord", "sendgrid", "jws", "plaid",
+	"twitch", "zoom", "paddle", "linear", "square", "twilio", "gitlab", "discord", "sendgrid",
+	"jws", "plaid", httpSigPreset,
 }

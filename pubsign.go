@@ -153,6 +153,7 @@ func chooseJOSEAlg(allowed []string, k *privateKey) (string, error) {
 		keyKind(pk.key), jwkAlgNote(k.alg))
 }
 
+// jwkAlgNote mentions a JWK's own alg in an error about the key.
 func jwkAlgNote(alg string) string {
 	if alg == "" {
 		return ""

@@ -76,7 +76,21 @@ type scheme struct {
 
 	// bodyHashClaim is the jws_compact claim holding the body's SHA-256.
 	bodyHashClaim string
+
+	// bodyForm says what {body} stands for when it is not the raw body.
+	bodyForm bodyForm
 }
+
+// bodyForm names what a scheme signs in place of the raw body.
+type bodyForm int
+
+const (
+	// bodyRaw signs the body as it arrived.
+	bodyRaw bodyForm = iota
+	// bodyTwilio signs sorted form parameters, or nothing when the URL
+	// carries the body's hash (see twilio.go).
+	bodyTwilio
+)
 
 // headerFormat names the layout of a signature header.
 type headerFormat int
@@ -222,7 +236,8 @@ func (s *scheme) validateFormat(alg algorithm) error {
 // hasTimestamp reports whether deliveries of this scheme carry a signed time.
 func (s *scheme) hasTimestamp() bool {
 	return s.timestampHeader != "" || s.timestampField != "" ||
-		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact"
+		s.format == formatStripe || s.format == formatPaddle || s.sigFormat == "jws_compact" ||
+		s.sigFormat == httpSigPreset
 }
 
 // firstHeader returns the first non-empty value among the named headers,
@@ -272,8 +287,10 @@ func (s *scheme) describe() string {
 		s.signatureHeaders, s.format, s.prefix, s.encoding, s.content,
 		s.timestampHeader, s.timestampField, s.timestampFormat, s.idHeaders)
 	// appended only when set, so that HMAC schemes keep their namespaces
-	if s.sigFormat != "" || s.keyIDHeader != "" || s.version != "" || s.bodyHashClaim != "" {
-		d += fmt.Sprintf("|%s|%s|%s|%s", s.sigFormat, s.keyIDHeader, s.version, s.bodyHashClaim)
+	if s.sigFormat != "" || s.keyIDHeader != "" || s.version != "" || s.bodyHashClaim != "" ||
+		s.bodyForm != bodyRaw {
+		d += fmt.Sprintf("|%s|%s|%s|%s|%d", s.sigFormat, s.keyIDHeader, s.version,
+			s.bodyHashClaim, s.bodyForm)
 	}
 	return d
 }

@@ -26,6 +26,10 @@ type signer struct {
 	priv    *privateKey
 	der     bool
 	joseAlg string
+	// keyID names the secret in an http_signature keyid parameter.
+	keyID string
+	// covered are the components an http_signature covers.
+	covered []string
 }
 
 // newSigner builds the scheme exactly as the handler would from h's fields
@@ -87,6 +91,10 @@ func (s *signer) takeSecret(h *Handler) error {
 		return err
 	}
 	s.secret = keys[0]
+	s.keyID = h.Secrets[0].KeyID
+	if h.hs != nil {
+		s.covered = signedComponents(h.Covered)
+	}
 	return nil
 }
 
@@ -106,6 +114,8 @@ func isJWSFormat(f string) bool { return f == "jws_detached" || f == "jws_compac
 // {method}, {url} or {header.Name}, d carries those parts of the request.
 func (s *signer) sign(header http.Header, d *delivery, at time.Time) error {
 	switch {
+	case s.scheme.name == httpSigPreset:
+		return s.signHTTP(header, d, at)
 	case s.alg.token:
 		header.Set(s.scheme.signatureHeaders[0], string(s.secret))
 		setID(header, s.scheme, d.id)
@@ -118,6 +128,12 @@ func (s *signer) sign(header http.Header, d *delivery, at time.Time) error {
 	}
 
 	d.header = header
+	if s.scheme.bodyForm == bodyTwilio {
+		if rsn := twilioSigned(header.Get("Content-Type"), d); rsn != "" {
+			return fmt.Errorf("twilio binds a body that is not a form by the hex SHA-256 " +
+				"in the URL's bodySHA256 parameter: add it to the URL")
+		}
+	}
 	if s.scheme.hasTimestamp() && s.scheme.timestampField == "" {
 		d.timestamp = formatTimestamp(at, s.scheme.timestampFormat)
 	}

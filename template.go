@@ -110,7 +110,7 @@ func (t *template) addLiteral(s string) {
 	}
 }
 
-// bodyOnly reports whether the signed content is the body alone.
+// bodyOnly reports whether the signed content is the raw body alone.
 func (t *template) bodyOnly() bool {
 	return len(t.parts) == 1 && t.parts[0].kind == partBody
 }
@@ -156,7 +156,11 @@ func (t *template) write(h io.Writer, d *delivery) {
 		case partLiteral:
 			h.Write(p.literal)
 		case partBody:
-			h.Write(d.body)
+			if d.signed != nil {
+				h.Write(d.signed)
+			} else {
+				h.Write(d.body)
+			}
 		case partID:
 			h.Write([]byte(d.id))
 		case partTimestamp:

@@ -10,8 +10,6 @@ import (
 	"io"
 	"net/http"
 	"time"
-
-	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // reason is why a delivery was refused. The set is closed: the same names
@@ -36,6 +34,14 @@ const (
 	reasonUnknownKey         reason = "unknown_key"
 	reasonKeysUnavailable    reason = "keys_unavailable"
 	reasonDisallowedAlg      reason = "disallowed_algorithm"
+
+	// Reasons of RFC 9421 message signatures and the URL-signing schemes.
+	reasonDigestMismatch       reason = "content_digest_mismatch"
+	reasonUncovered            reason = "uncovered_component"
+	reasonMissingComponent     reason = "missing_component"
+	reasonUnsupportedComponent reason = "unsupported_component"
+	reasonTagMismatch          reason = "tag_mismatch"
+	reasonExpiredSignature     reason = "expired_signature"
 )
 
 // reasonStatus is the HTTP status sent for each reason: 400 for what cannot
@@ -59,6 +65,13 @@ var reasonStatus = map[reason]int{
 	reasonUnknownKey:         http.StatusUnauthorized,
 	reasonKeysUnavailable:    http.StatusServiceUnavailable,
 	reasonDisallowedAlg:      http.StatusUnauthorized,
+
+	reasonDigestMismatch:       http.StatusUnauthorized,
+	reasonUncovered:            http.StatusUnauthorized,
+	reasonMissingComponent:     http.StatusUnauthorized,
+	reasonUnsupportedComponent: http.StatusBadRequest,
+	reasonTagMismatch:          http.StatusUnauthorized,
+	reasonExpiredSignature:     http.StatusUnauthorized,
 }
 
 // rejection is the error a refused delivery returns to Caddy. Its text is the
@@ -74,7 +87,10 @@ const maxIDLen = 256
 
 // delivery is what the verifier learned about one request.
 type delivery struct {
-	body      []byte
+	body []byte
+	// signed stands for {body} in the signed content when the scheme signs
+	// something else than the raw body (twilio's form parameters).
+	signed    []byte
 	id        string
 	timestamp string
 	method    string
@@ -108,6 +124,9 @@ type match struct {
 // store, reading the body into buf. It returns the reason for refusal, or
 // the empty reason when the delivery is authentic and fresh.
 func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason {
+	if h.hs != nil {
+		return h.verifyHTTPSig(r, d, buf)
+	}
 	d.id = firstHeader(r.Header, h.scheme.idHeaders)
 	if len(d.id) > maxIDLen {
 		d.id = ""
@@ -138,6 +157,11 @@ func (h *Handler) verify(r *http.Request, d *delivery, buf *bytes.Buffer) reason
 		return rsn
 	}
 	d.body = buf.Bytes()
+	if h.scheme.bodyForm == bodyTwilio {
+		if rsn := twilioContent(r, d); rsn != "" {
+			return rsn
+		}
+	}
 
 	switch {
 	case h.alg.token:
@@ -162,7 +186,7 @@ func (h *Handler) readHeaders(r *http.Request, d *delivery, m signatureMaterial)
 	d.method = r.Method
 	d.header = r.Header
 	if h.signsURL {
-		d.url = originalURL(r)
+		d.url = h.externalURL(r)
 	}
 
 	if d.id == "" && h.signsID {
@@ -249,6 +273,9 @@ func (h *Handler) replayKeys(d *delivery) []string {
 	for _, m := range d.matches {
 		prefix := h.namespace + m.fingerprint + ":"
 		switch {
+		case h.hs != nil && d.id != "":
+			// the signed nonce
+			keys = append(keys, prefix+"nonce:"+d.id)
 		case h.signsID:
 			keys = append(keys, prefix+"id:"+d.id)
 		case h.alg.token:
@@ -298,20 +325,4 @@ func readBody(r *http.Request, limit int64, buf *bytes.Buffer) reason {
 			return reasonBodyUnreadable
 		}
 	}
-}
-
-// originalURL is the URL as the sender requested it: the request URI from
-// before any rewrite by an earlier handler, with this request's scheme and
-// host, which Caddy's copy of the original request does not keep.
-func originalURL(r *http.Request) string {
-	uri := r.RequestURI
-	if o, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok &&
-		o.RequestURI != "" {
-		uri = o.RequestURI
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return scheme + "://" + r.Host + uri
 }
