@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -425,11 +426,55 @@ func (c *jwksCache) runFetch(call *fetchCall, forced bool) {
 	c.mu.Unlock()
 
 	if err != nil {
+		jwksFetches.WithLabelValues(c.cfg.URL, "error").Inc()
 		c.logFailure(err, failures)
 		return
 	}
-	c.set.Store(next)
+	jwksFetches.WithLabelValues(c.cfg.URL, "ok").Inc()
+	c.logChanges(c.set.Swap(next), next)
+	c.install(next)
 	c.persist(next)
+}
+
+// install publishes the measures of a newly installed set.
+func (c *jwksCache) install(cs *cachedSet) {
+	jwksKeys.WithLabelValues(c.cfg.URL).Set(float64(len(cs.keys.keys)))
+	keyExpiry.set(c.cfg.URL, nearestExpiry(cs.keys.keys))
+}
+
+// logChanges reports the key IDs that a new set adds and removes.
+func (c *jwksCache) logChanges(old, cs *cachedSet) {
+	if old == nil {
+		return
+	}
+	before, after := kidSet(old.keys), kidSet(cs.keys)
+	var added, removed []string
+	for kid := range after {
+		if !before[kid] {
+			added = append(added, kid)
+		}
+	}
+	for kid := range before {
+		if !after[kid] {
+			removed = append(removed, kid)
+		}
+	}
+	if len(added) > 0 || len(removed) > 0 {
+		sort.Strings(added)
+		sort.Strings(removed)
+		c.logger.Info("jwks keys changed", zap.String("url", c.cfg.URL),
+			zap.Strings("added", added), zap.Strings("removed", removed),
+			zap.Int("keys", len(cs.keys.keys)))
+	}
+}
+
+// kidSet is the set of key names in s.
+func kidSet(s *keySet) map[string]bool {
+	m := make(map[string]bool, len(s.keys))
+	for _, k := range s.keys {
+		m[k.name] = true
+	}
+	return m
 }
 
 // retryDelay is the wait after a failed fetch: min_refresh while no set is

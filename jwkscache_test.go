@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -191,6 +194,8 @@ func TestJWKSRotation(t *testing.T) {
 	h := jwksHandler(t, &JWKSSource{URL: js.srv.URL})
 	c := cacheOf(h)
 	waitFetches(t, js, c, 1)
+	core, logs := observer.New(zapcore.InfoLevel)
+	c.logger = zap.New(core)
 
 	body := `{"n":1}`
 	serveReq(t, h, oldKey.headers(clk.Now(), body), body).expect(t, 200, "")
@@ -218,6 +223,21 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	serveReq(t, h, oldKey.headers(clk.Now(), body), body).expect(t, 401, "unknown_key")
 	serveReq(t, h, newKey.headers(clk.Now(), body), body).expect(t, 200, "")
+
+	changes := logs.FilterMessage("jwks keys changed").All()
+	if len(changes) != 2 ||
+		fmt.Sprint(changes[0].ContextMap()["added"], changes[0].ContextMap()["removed"]) !=
+			"[2026] []" ||
+		fmt.Sprint(changes[1].ContextMap()["added"], changes[1].ContextMap()["removed"]) !=
+			"[] [2025]" {
+		t.Errorf("key set changes logged: %v", changes)
+	}
+	if n := testutil.ToFloat64(jwksKeys.WithLabelValues(js.srv.URL)); n != 1 {
+		t.Errorf("jwks_keys = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(jwksFetches.WithLabelValues(js.srv.URL, "ok")); n != 3 {
+		t.Errorf("jwks_fetches_total{result=ok} = %v, want 3", n)
+	}
 }
 
 // TestJWKSUnknownKidFlood checks that a flood of unknown key IDs makes at

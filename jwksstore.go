@@ -48,6 +48,7 @@ func (c *jwksCache) loadStored() {
 	cs := &cachedSet{keys: newKeySet(keys), goodAt: st.FetchedAt,
 		interval: min(max(st.Interval, c.minRefresh), c.refresh), raw: st.JWKS, etag: st.ETag}
 	c.set.Store(cs)
+	c.install(cs)
 	c.logger.Info("jwks loaded from storage", zap.Int("keys", len(keys)),
 		zap.Time("fetched_at", st.FetchedAt), zap.Time("stale_until", cs.usableUntil(c.staleFor)))
 }

@@ -2,6 +2,8 @@ package webhookverify
 
 import (
 	"errors"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -37,6 +39,26 @@ var (
 			"result (ok, duplicate, error).",
 	}, []string{"store", "op", "result"})
 
+	jwksFetches = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "jwks_fetches_total",
+		Help:      "Requests to JWKS endpoints, by URL and result (ok or error).",
+	}, []string{"url", "result"})
+
+	jwksKeys = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "caddy",
+		Subsystem: "webhook_verify",
+		Name:      "jwks_keys",
+		Help:      "Usable keys in the key set last installed from each JWKS URL.",
+	}, []string{"url"})
+
+	keyExpiry = &expiryCollector{desc: prometheus.NewDesc(
+		"caddy_webhook_verify_key_expiry_seconds",
+		"Seconds until the nearest certificate expiry among the keys of each source "+
+			"(a JWKS URL, or a configured public key); negative once expired.",
+		[]string{"source"}, nil)}
+
 	storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy",
 		Subsystem: "webhook_verify",
@@ -50,7 +72,8 @@ func registerMetrics(reg prometheus.Registerer, logger *zap.Logger) {
 	if reg == nil {
 		return
 	}
-	for _, c := range []prometheus.Collector{verifications, verifyDuration, storeOps, storeErrors} {
+	for _, c := range []prometheus.Collector{verifications, verifyDuration, storeOps,
+		storeErrors, jwksFetches, jwksKeys, keyExpiry} {
 		err := reg.Register(c)
 		var already prometheus.AlreadyRegisteredError
 		if err != nil && !errors.As(err, &already) {
@@ -68,4 +91,44 @@ func storeResult(ok bool, err error) string {
 		return "duplicate"
 	}
 	return "ok"
+}
+
+// expiryCollector reports, for each key source, the seconds left until the
+// nearest certificate expiry, computed when scraped so that it counts down.
+type expiryCollector struct {
+	desc    *prometheus.Desc
+	nearest sync.Map // source -> time.Time
+}
+
+// set records the nearest expiry among keys of source; a zero time, for a
+// source whose keys carry no certificate, removes it.
+func (c *expiryCollector) set(source string, at time.Time) {
+	if at.IsZero() {
+		c.nearest.Delete(source)
+		return
+	}
+	c.nearest.Store(source, at)
+}
+
+// Describe implements prometheus.Collector.
+func (c *expiryCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *expiryCollector) Collect(ch chan<- prometheus.Metric) {
+	c.nearest.Range(func(k, v any) bool {
+		left := v.(time.Time).Sub(now()).Seconds()
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, left, k.(string))
+		return true
+	})
+}
+
+// nearestExpiry is the earliest certificate expiry among keys, or zero.
+func nearestExpiry(keys []*pubKey) time.Time {
+	var at time.Time
+	for _, k := range keys {
+		if !k.notAfter.IsZero() && (at.IsZero() || k.notAfter.Before(at)) {
+			at = k.notAfter
+		}
+	}
+	return at
 }

@@ -2,7 +2,9 @@ package webhookverify
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
@@ -86,4 +88,28 @@ func zeros(n int) string {
 		b[i] = '0'
 	}
 	return string(b)
+}
+
+// TestKeyExpiryCountsDown checks that the expiry gauge is computed when
+// scraped, from the nearest certificate expiry of a source.
+func TestKeyExpiryCountsDown(t *testing.T) {
+	at := time.Unix(1_800_000_000, 0)
+	setClock(t, at)
+	keys := []*pubKey{{notAfter: at.Add(3 * time.Hour)}, {notAfter: at.Add(time.Hour)}, {}}
+	c := &expiryCollector{desc: keyExpiry.desc}
+	c.set("test-source", nearestExpiry(keys))
+
+	want := `
+# HELP caddy_webhook_verify_key_expiry_seconds Seconds until the nearest certificate expiry among the keys of each source (a JWKS URL, or a configured public key); negative once expired.
+# TYPE caddy_webhook_verify_key_expiry_seconds gauge
+caddy_webhook_verify_key_expiry_seconds{source="test-source"} 3600
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
+	setClock(t, at.Add(2*time.Hour))
+	want = strings.Replace(want, "} 3600", "} -3600", 1)
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Fatal(err)
+	}
 }

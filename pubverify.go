@@ -11,7 +11,7 @@ import (
 
 // certExpiryWarning is how close to its certificate's expiry a key must be
 // for a warning when it is loaded.
-const certExpiryWarning = 30 * 24 * time.Hour
+const certExpiryWarning = 14 * 24 * time.Hour
 
 // checkPublic verifies the signatures of a delivery over its signed content
 // with the public keys that the message's key ID (if any) selects.
@@ -86,6 +86,7 @@ func (h *Handler) warnCertExpiry(k *pubKey) {
 	if k.notAfter.IsZero() {
 		return
 	}
+	keyExpiry.set("public_key "+k.name, k.notAfter)
 	left := k.notAfter.Sub(now())
 	if left > certExpiryWarning {
 		return
