@@ -8,12 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"net/http"
 	"net/url"
 	"os"
@@ -22,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/dunglas/httpsfv"
+
+	"github.com/webhookverify/caddy-webhook-verify/internal/testkeys"
 )
 
 // rfcVectors is testdata/rfc9421/vectors.json.
@@ -131,25 +129,7 @@ func rfcPrivateKey(t *testing.T, name string) crypto.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(raw)
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
-			var p8 struct {
-				Version int
-				Algo    pkix.AlgorithmIdentifier
-				Key     []byte
-			}
-			if _, err = asn1.Unmarshal(block.Bytes, &p8); err == nil {
-				key, err = x509.ParsePKCS1PrivateKey(p8.Key)
-			}
-		}
-	}
+	key, err := testkeys.ParsePrivatePEM(raw)
 	if err != nil {
 		t.Fatalf("parsing %s: %v", name, err)
 	}

@@ -10,12 +10,8 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/sha512"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +24,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/webhookverify/caddy-webhook-verify/internal/testkeys"
 )
 
 // rfcDir holds the RFC 9421 Appendix B.1 keys.
@@ -53,25 +51,7 @@ func rfcKey(t *testing.T, name string) any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block, _ := pem.Decode(raw)
-	var key any
-	switch block.Type {
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	default:
-		if key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
-			var p8 struct {
-				Version int
-				Algo    pkix.AlgorithmIdentifier
-				Key     []byte
-			}
-			if _, err = asn1.Unmarshal(block.Bytes, &p8); err == nil {
-				key, err = x509.ParsePKCS1PrivateKey(p8.Key)
-			}
-		}
-	}
+	key, err := testkeys.ParsePrivatePEM(raw)
 	if err != nil {
 		t.Fatalf("parsing %s: %v", name, err)
 	}

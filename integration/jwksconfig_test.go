@@ -1,8 +1,6 @@
 package integration
 
 import (
-	"encoding/json"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -75,27 +73,7 @@ func TestAdaptPublicKeys(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := adapt(caddyfile(8080, t.TempDir(), "\t"+tc.block+"\n\trespond ok"))
-			if err != nil {
-				t.Fatalf("adapting: %v", err)
-			}
-			var doc map[string]any
-			if err := json.Unmarshal(cfg, &doc); err != nil {
-				t.Fatalf("decoding adapted config: %v", err)
-			}
-			hs := handlers(doc)
-			if len(hs) != 1 {
-				t.Fatalf("found %d webhook_verify handlers in %s", len(hs), cfg)
-			}
-			var want map[string]any
-			if err := json.Unmarshal([]byte(tc.want), &want); err != nil {
-				t.Fatalf("decoding expected JSON: %v", err)
-			}
-			if !reflect.DeepEqual(hs[0], want) {
-				t.Errorf("handler JSON:\n got %s\nwant %s", mustJSON(t, hs[0]), mustJSON(t, want))
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { expectAdapted(t, tc.block, tc.want) })
 	}
 }
 
@@ -144,3 +122,4 @@ func TestJWKSConfigErrors(t *testing.T) {
 		})
 	}
 }
+
