@@ -122,4 +122,3 @@ func TestJWKSConfigErrors(t *testing.T) {
 		})
 	}
 }
-
