@@ -3,6 +3,10 @@ package webhookverify
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -146,4 +150,95 @@ func sizeName(n int) string {
 		return strconv.Itoa(n>>20) + "MiB"
 	}
 	return strconv.Itoa(n>>10) + "KiB"
+}
+
+// BenchmarkPublicKey runs signed deliveries through the public-key presets,
+// each against its bare primitive: the verification of one signature over
+// the same signed content, with the key already parsed.
+func BenchmarkPublicKey(b *testing.B) {
+	for _, pk := range []struct{ preset, keyType string }{
+		{"discord", "ed25519"}, {"sendgrid", "ecdsa-p256"},
+	} {
+		for _, n := range benchSizes {
+			b.Run(pk.preset+"/"+sizeName(n), func(b *testing.B) {
+				benchmarkPublic(b, pk.preset, pk.keyType, n)
+			})
+		}
+	}
+}
+
+func benchmarkPublic(b *testing.B, preset, keyType string, n int) {
+	setClock(b, time.Unix(1_700_000_000, 0))
+	gen, err := generateKey(keyType, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	pubPEM, err := publicPEM(gen.priv.Public())
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := provisioned(b, &Handler{Preset: preset, DisableReplay: true,
+		PublicKeys: []PublicKey{{Value: pubPEM}}})
+	s, err := newKeySigner(&Handler{Preset: preset}, &privateKey{key: gen.priv})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := benchBody(n)
+	header := http.Header{}
+	if err := s.sign(header, &delivery{body: body}, now()); err != nil {
+		b.Fatal(err)
+	}
+
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		_, err := io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		return err
+	})
+	ctx := context.WithValue(context.Background(), caddy.ReplacerCtxKey, caddy.NewReplacer())
+	req := httptest.NewRequest(http.MethodPost, "http://example.com/hook", nil).WithContext(ctx)
+	req.Header = header
+	req.ContentLength = int64(n)
+	reader := bytes.NewReader(body)
+	w := httptest.NewRecorder()
+
+	b.SetBytes(int64(n))
+	b.ReportAllocs()
+	for b.Loop() {
+		reader.Reset(body)
+		req.Body = io.NopCloser(reader)
+		if err := h.ServeHTTP(w, req, next); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPrimitivePublic is the bare verification of one signature over
+// a body of each size: Ed25519 over the message, ECDSA P-256 over its
+// SHA-256 digest.
+func BenchmarkPrimitivePublic(b *testing.B) {
+	for _, n := range benchSizes {
+		msg := benchBody(n)
+		b.Run("ed25519/"+sizeName(n), func(b *testing.B) {
+			pub, priv, _ := ed25519.GenerateKey(nil)
+			sig := ed25519.Sign(priv, msg)
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				if !ed25519.Verify(pub, msg, sig) {
+					b.Fatal("verify failed")
+				}
+			}
+		})
+		b.Run("ecdsa-p256/"+sizeName(n), func(b *testing.B) {
+			priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			sum := sha256.Sum256(msg)
+			sig, _ := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+			b.SetBytes(int64(n))
+			for b.Loop() {
+				sum := sha256.Sum256(msg)
+				if !ecdsa.VerifyASN1(&priv.PublicKey, sum[:], sig) {
+					b.Fatal("verify failed")
+				}
+			}
+		})
+	}
 }

@@ -30,24 +30,9 @@ func TestExampleScript(t *testing.T) {
 			t.Fatalf("the example script needs %s: %v", tool, err)
 		}
 	}
-	// The example's own ports may be in use by the example itself, so the
-	// test runs a copy of it on free ports.
-	port, admin := freePort(t), freePort(t)
-	example, err := os.ReadFile("Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.NewReplacer("localhost:8080", "localhost:"+port,
-		"localhost:2019", "localhost:"+admin).Replace(string(example))
-	config := filepath.Join(t.TempDir(), "Caddyfile")
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	base := startCaddyfile(t)
 
-	startExample(t, config, "caddyfile", "localhost:"+port)
-	base := "http://localhost:" + port
-
-	first := runScript(t, base)
+	first := runScript(t, "send.sh", base)
 	want := []string{
 		`github signed: accepted github delivery 72d3162e-cc78-11e3-81ab-4c9367dc0958 [200]`,
 		`github replayed: refused: duplicate_delivery [409]`,
@@ -66,9 +51,36 @@ func TestExampleScript(t *testing.T) {
 
 	// The GitHub delivery has a fixed signature: the second run is a replay.
 	time.Sleep(1100 * time.Millisecond) // a new second, so the timestamped ones differ
-	second := runScript(t, base)
+	second := runScript(t, "send.sh", base)
 	want[0] = `github signed: refused: duplicate_delivery [409]`
 	compareLines(t, second, want)
+}
+
+// TestSignedExample runs examples/signed.sh, the RFC 9421 requests signed by
+// caddy webhook send, twice against examples/Caddyfile: each run signs with
+// new nonces, so it is accepted once and then refused as a replay.
+func TestSignedExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Caddy; skipped in -short mode")
+	}
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("the example script needs curl: %v", err)
+	}
+	bin, err := caddyBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := startCaddyfile(t)
+
+	for run := 1; run <= 2; run++ {
+		compareLines(t, runScript(t, "signed.sh", base, "CADDY="+bin), []string{
+			`rfc9421 signed: accepted signed delivery from partner-1 [200]`,
+			`rfc9421 replayed: refused: duplicate_delivery [409]`,
+			`rfc9421 wrong secret: refused: invalid_signature [401]`,
+			`rfc9421 tampered: refused: content_digest_mismatch [401]`,
+			`rfc9421 ten minutes old: refused: stale_timestamp [401]`,
+		})
+	}
 }
 
 // caddyBin is the Caddy built from cmd/caddy, once for the package.
@@ -87,8 +99,8 @@ var caddyBin = sync.OnceValues(func() (string, error) {
 })
 
 // startExample runs Caddy on config, with the named adapter or none for
-// JSON, until the test ends, and waits for addr.
-func startExample(t *testing.T, config, adapter, addr string) {
+// JSON, until the test ends, waits for addr and returns the path of its log.
+func startExample(t *testing.T, config, adapter, addr string) string {
 	t.Helper()
 	bin, err := caddyBin()
 	if err != nil {
@@ -103,7 +115,8 @@ func startExample(t *testing.T, config, adapter, addr string) {
 	caddy.Dir = ".."
 	caddy.Env = append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(),
 		"XDG_CONFIG_HOME="+t.TempDir())
-	logs, err := os.Create(filepath.Join(t.TempDir(), "caddy.log"))
+	logPath := filepath.Join(t.TempDir(), "caddy.log")
+	logs, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,22 +126,40 @@ func startExample(t *testing.T, config, adapter, addr string) {
 	}
 	t.Cleanup(func() { cancel(); caddy.Wait() })
 	waitForPort(t, addr)
+	return logPath
 }
 
-// runScript runs examples/send.sh and returns its lines, labels and replies
-// joined by a colon and the run of padding collapsed.
-func runScript(t *testing.T, base string) []string {
+// startCaddyfile runs a copy of examples/Caddyfile on free ports, since the
+// example's own may be in use by the example itself, and returns its URL.
+func startCaddyfile(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("sh", "send.sh", base).CombinedOutput()
+	port, admin := freePort(t), freePort(t)
+	example, err := os.ReadFile("Caddyfile")
 	if err != nil {
-		t.Fatalf("send.sh: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	pad := regexp.MustCompile(`\s{2,}`)
-	var lines []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		lines = append(lines, pad.ReplaceAllString(strings.TrimSpace(l), ": "))
+	cfg := strings.NewReplacer("localhost:8080", "localhost:"+port,
+		"localhost:2019", "localhost:"+admin).Replace(string(example))
+	config := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	return lines
+	startExample(t, config, "caddyfile", "localhost:"+port)
+	return "http://localhost:" + port
+}
+
+// runScript runs an example script with base as its argument and env added
+// to the environment, and returns its lines, labels and replies joined by a
+// colon and the run of padding collapsed.
+func runScript(t *testing.T, script, base string, env ...string) []string {
+	t.Helper()
+	cmd := exec.Command("sh", script, base)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+	return collapse(strings.Split(strings.TrimSpace(string(out)), "\n"))
 }
 
 var number = regexp.MustCompile(`\d{9,}`)

@@ -2,13 +2,17 @@
 # Public keys end to end with the Caddy binary alone: makes a partner's key
 # pair, serves its public key set on http://127.0.0.1:8082 as the partner
 # would on its own site, and sends signed, tampered and forged deliveries to
-# examples/pubkey.caddyfile, printing what Caddy answers. Needs curl for the
-# tampered delivery. Usage: CADDY=/path/to/caddy examples/pubkey.sh [base-url]
+# examples/pubkey.caddyfile, printing what Caddy answers; then Standard
+# Webhooks v1a deliveries signed with the demo key in examples/keys. Needs
+# curl for the tampered delivery.
+# Usage: CADDY=/path/to/caddy examples/pubkey.sh [base-url]
+# JWKS_ADDR=host:port serves the key set elsewhere (the Caddyfile must match).
 set -eu
 
 caddy=${CADDY:-caddy}
 base=${1:-http://127.0.0.1:8081}
-jwks_addr=127.0.0.1:8082
+jwks_addr=${JWKS_ADDR:-127.0.0.1:8082}
+demo_key=$(dirname "$0")/keys/standard-demo.private.jwk
 
 work=$(mktemp -d)
 server=
@@ -83,3 +87,16 @@ $(printf '%s\n' "$out" | sed '$d')"
 # The attacker's key, claiming the partner's key ID, then under its own.
 show forged "$(send attacker --kid "$kid")"
 show "unknown key" "$(send attacker)"
+
+# Standard Webhooks v1a with the demo key, whose public half pubkey.caddyfile
+# holds; the same bytes again, which the signed ID makes a replay; and a
+# delivery signed with the attacker's key.
+now=$(date +%s)
+id=msg_$now$$
+standard() {
+	"$caddy" webhook send "$base/standard" --preset standard_webhooks --private-key "$1" \
+		--id "$2" --timestamp "$now" --body '{"type":"user.created"}' 2>/dev/null || true
+}
+show "standard signed" "$(standard "$demo_key" "$id")"
+show "standard replay" "$(standard "$demo_key" "$id")"
+show "standard forged" "$(standard "$work/keys/attacker.private.jwk" "${id}_forged")"

@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -11,10 +10,11 @@ import (
 	"testing"
 )
 
-// TestPublicKeyExample builds cmd/caddy, runs it on examples/pubkey.caddyfile
-// and runs examples/pubkey.sh against it twice: each run makes a new key
-// pair, which Caddy must follow without a restart. It checks every line the
-// script prints, and that the script stopped its key set server.
+// TestPublicKeyExample runs Caddy on a copy of examples/pubkey.caddyfile on
+// free ports and runs examples/pubkey.sh against it twice: each run makes a
+// new key pair, which Caddy must follow without a restart, and signs new
+// Standard Webhooks deliveries with the committed demo key. It checks every
+// line the script prints, and that the script stopped its key set server.
 func TestPublicKeyExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Caddy; skipped in -short mode")
@@ -22,42 +22,30 @@ func TestPublicKeyExample(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatalf("the example script needs curl: %v", err)
 	}
-	for _, addr := range []string{"127.0.0.1:8081", "127.0.0.1:8082"} {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			t.Fatalf("%s is already in use; the public-key example listens there", addr)
-		}
-	}
-
-	bin := filepath.Join(t.TempDir(), "caddy")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building Caddy: %v\n%s", err, out)
-	}
-	env := append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
-		"CADDY="+bin)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	caddy := exec.CommandContext(ctx, bin, "run", "--config", "examples/pubkey.caddyfile")
-	caddy.Dir = ".."
-	caddy.Env = env
-	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	logs, err := os.Create(logPath)
+	bin, err := caddyBin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	caddy.Stdout, caddy.Stderr = logs, logs
-	if err := caddy.Start(); err != nil {
+
+	// The example's own ports may be in use by the example itself.
+	addr, jwksAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	example, err := os.ReadFile("pubkey.caddyfile")
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cancel(); caddy.Wait() })
-	waitForPort(t, "127.0.0.1:8081")
+	cfg := strings.NewReplacer("127.0.0.1:8081", addr,
+		"127.0.0.1:8082", jwksAddr).Replace(string(example))
+	config := filepath.Join(t.TempDir(), "pubkey.caddyfile")
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := startExample(t, config, "caddyfile", addr)
+	env := append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
+		"CADDY="+bin, "JWKS_ADDR="+jwksAddr)
 
 	kids := map[string]bool{}
 	for run := 1; run <= 2; run++ {
-		script := exec.Command("sh", "pubkey.sh")
+		script := exec.Command("sh", "pubkey.sh", "http://"+addr)
 		script.Env = env
 		out, err := script.CombinedOutput()
 		if err != nil {
@@ -80,8 +68,11 @@ func TestPublicKeyExample(t *testing.T) {
 			`tampered: refused: invalid_signature [401]`,
 			`forged: refused: invalid_signature [401]`,
 			`unknown key: refused: unknown_key [401]`,
+			`standard signed: accepted msg_<n> signed by demo [200]`,
+			`standard replay: refused: duplicate_delivery [409]`,
+			`standard forged: refused: invalid_signature [401]`,
 		})
-		if c, err := net.Dial("tcp", "127.0.0.1:8082"); err == nil {
+		if c, err := net.Dial("tcp", jwksAddr); err == nil {
 			c.Close()
 			t.Fatalf("run %d: the key set server still listens after the script ended", run)
 		}
