@@ -189,7 +189,8 @@ func deliveryFlags(cmd *cobra.Command) {
 	f.StringArrayP("header", "H", nil, "extra request header, Name: value (repeatable)")
 	f.String("private-key", "", "sign with this private key: a JWK (as keygen writes it) "+
 		"or PEM file, for public-key schemes")
-	f.String("kid", "", "key ID to send with the signature (default: the JWK's kid)")
+	f.String("kid", "", "key ID to send with the signature (default: the JWK's kid); "+
+		"with --secret, the keyid of an http_signature")
 }
 
 // privateKeyFromFlags reads --private-key, with --kid overriding its kid.
@@ -197,9 +198,7 @@ func privateKeyFromFlags(cmd *cobra.Command) (*privateKey, error) {
 	path, _ := cmd.Flags().GetString("private-key")
 	kid, _ := cmd.Flags().GetString("kid")
 	if path == "" {
-		if kid != "" {
-			return nil, fmt.Errorf("--kid: names the key of --private-key, which is not set")
-		}
+		// with a secret, --kid names the secret (http_signature's keyid)
 		return nil, nil
 	}
 	k, err := readPrivateKey(path)
@@ -218,7 +217,15 @@ func signedRequest(cmd *cobra.Command, url string) (*http.Request, []byte, error
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := newKeySigner(handlerFromFlags(cmd), priv)
+	h := handlerFromFlags(cmd)
+	if kid, _ := cmd.Flags().GetString("kid"); kid != "" && priv == nil {
+		if len(h.Secrets) == 0 {
+			return nil, nil, fmt.Errorf("--kid: names the key of --private-key or --secret, " +
+				"and neither is set")
+		}
+		h.Secrets[0].KeyID = kid
+	}
+	s, err := newKeySigner(h, priv)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -223,3 +223,17 @@ func TestSignTwilio(t *testing.T) {
 		t.Fatalf("JSON body without bodySHA256: error %v", err)
 	}
 }
+
+// TestSignHTTPSignatureKeyID checks that --kid names the secret of an
+// http_signature in its keyid parameter.
+func TestSignHTTPSignatureKeyID(t *testing.T) {
+	out, err := run(t, signCommand(), "--preset", "http_signature", "--secret", "s3cret",
+		"--kid", "partner-1", "--body", "{}", "--url", "http://localhost/signed")
+	if err != nil {
+		t.Fatalf("sign: %v\n%s", err, out)
+	}
+	if input := parseHeaders(out).Get("Signature-Input"); !strings.Contains(input,
+		`keyid="partner-1"`) {
+		t.Fatalf("Signature-Input %q names no keyid partner-1", input)
+	}
+}

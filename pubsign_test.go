@@ -236,8 +236,8 @@ func TestSignKeyErrors(t *testing.T) {
 			`--private-key: algorithm "hmac-sha256" signs with a secret; use --secret`},
 		{[]string{"--preset", "discord"},
 			`--private-key: algorithm "ed25519" signs with a private key`},
-		{[]string{"--preset", "github", "--secret", "s", "--kid", "k1"},
-			"--kid: names the key of --private-key, which is not set"},
+		{[]string{"--preset", "github", "--kid", "k1"},
+			"--kid: names the key of --private-key or --secret, and neither is set"},
 		{[]string{"--preset", "discord", "--private-key", "/nonexistent/webhook/key.jwk"},
 			"--private-key: open /nonexistent/webhook/key.jwk: no such file or directory"},
 	}
