@@ -83,13 +83,23 @@ func TestSignedExample(t *testing.T) {
 	}
 }
 
+// binDir holds the Caddy built for the package's tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	var err error
+	if binDir, err = os.MkdirTemp("", "webhook-verify-examples"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
 // caddyBin is the Caddy built from cmd/caddy, once for the package.
 var caddyBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "webhook-verify-examples")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "caddy")
+	bin := filepath.Join(binDir, "caddy")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/caddy")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
