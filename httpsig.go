@@ -252,18 +252,31 @@ func (h *Handler) verifyHTTPSig(r *http.Request, d *delivery, buf *bytes.Buffer)
 	if len(labels) > maxSignatures {
 		labels = labels[:maxSignatures]
 	}
-	var first reason
+	// Every label is tried, not only until one verifies: a request signed
+	// for two configured keys is remembered under each, so that dropping
+	// one of its signatures does not make a replay look new.
+	var (
+		first    reason
+		accepted *delivery
+	)
 	for _, label := range labels {
-		rsn := h.verifyLabel(r, msg, label, inputs, sigs, d)
-		if rsn == "" {
-			return ""
-		}
-		if first == "" {
+		try := *d
+		try.matches = nil
+		rsn := h.verifyLabel(r, msg, label, inputs, sigs, &try)
+		switch {
+		case rsn == "" && accepted == nil:
+			accepted = &try
+		case rsn == "":
+			accepted.matches = append(accepted.matches, try.matches...)
+		case first == "":
 			first = rsn
 		}
-		d.matches, d.keyID, d.id, d.timestamp = nil, "", "", ""
 	}
-	return first
+	if accepted == nil {
+		return first
+	}
+	*d = *accepted
+	return ""
 }
 
 // parseSignatureFields parses Signature-Input and Signature as the
@@ -317,11 +330,12 @@ func (h *Handler) verifyLabel(r *http.Request, msg *sigMessage, label string,
 		return rsn
 	}
 
-	base, rsn := signatureBase(msg, input)
+	// Keys first: a request that names no usable key costs no base.
+	cands, rsn := h.sigCandidates(r, p, d)
 	if rsn != "" {
 		return rsn
 	}
-	cands, rsn := h.sigCandidates(r, p, d)
+	base, rsn := signatureBase(msg, input)
 	if rsn != "" {
 		return rsn
 	}

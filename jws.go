@@ -3,6 +3,7 @@ package webhookverify
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -156,14 +157,22 @@ func verifyJWS(obj *jose.JSONWebSignature, format string, body []byte, key any) 
 	return payload, err == nil
 }
 
-// jwsDigest names a JWS delivery for the replay guard: its header and
-// payload (or, detached, the body) without the signature, which an ECDSA
-// signer's re-encoding could change.
+// jwsDigest names a JWS delivery for the replay guard by what was verified:
+// the decoded protected header and payload, and the body, without the
+// signature, which an ECDSA signer's re-encoding could change. Decoding
+// first matters: the JWS library removes whitespace and ignores the spare
+// bits of the last base64 character, so many texts carry one signature.
 func jwsDigest(value string, body []byte) []byte {
-	signed := value[:strings.LastIndexByte(value, '.')]
+	parts := strings.Split(strings.Join(strings.Fields(value), ""), ".")
 	h := sha256.New()
-	h.Write([]byte(signed))
-	h.Write([]byte{0})
+	for _, p := range parts[:max(len(parts)-1, 0)] {
+		raw, err := base64.RawURLEncoding.DecodeString(p)
+		if err != nil {
+			raw = []byte(p)
+		}
+		h.Write(raw)
+		h.Write([]byte{0})
+	}
 	h.Write(body)
 	return h.Sum(nil)
 }

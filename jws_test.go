@@ -1,6 +1,7 @@
 package webhookverify
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -209,4 +210,36 @@ func TestJWSCompactBodyHash(t *testing.T) {
 		expect(t, 401, "disallowed_algorithm")
 	serveReq(t, h, map[string]string{"Plaid-Verification": "not.a-jws"}, body).
 		expect(t, 400, "malformed_signature")
+}
+
+// TestJWSDigestCanonical checks that texts that carry one JWS, with
+// whitespace or other spare bits in the last base64 character, name one
+// delivery for the replay guard.
+func TestJWSDigestCanonical(t *testing.T) {
+	body := []byte(`{"pay":100}`)
+	// 25 bytes: the last base64url character holds 4 spare bits
+	hdr := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","kid":"a1"}`)[:25])
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, hdr[len(hdr)-1])
+	spare := hdr[:len(hdr)-1] + string(alphabet[last^1])
+
+	base := hdr + "..c2lnbmF0dXJl"
+	want := jwsDigest(base, body)
+	for _, v := range []string{
+		hdr[:5] + " " + hdr[5:] + "..c2lnbmF0dXJl",
+		hdr + "\t..c2lnbmF0dXJl",
+		spare + "..c2lnbmF0dXJl",
+		hdr + "..c2lnbmF0dXJm", // another signature text
+	} {
+		if got := jwsDigest(v, body); !bytes.Equal(got, want) {
+			t.Errorf("jwsDigest(%q) differs from the canonical text's", v)
+		}
+	}
+	if bytes.Equal(jwsDigest(base, []byte(`{"pay":101}`)), want) {
+		t.Error("another body gives the same digest")
+	}
+	other := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","kid":"a1"}`))
+	if bytes.Equal(jwsDigest(other+"..c2lnbmF0dXJl", body), want) {
+		t.Error("another header gives the same digest")
+	}
 }

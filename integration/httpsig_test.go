@@ -328,6 +328,32 @@ func TestHTTPSignature(t *testing.T) {
 		return d
 	}
 
+	// A request signed for two configured keys is remembered under both:
+	// dropping either signature from a copy does not make it new.
+	t.Run("replay with one of two signatures dropped", func(t *testing.T) {
+		nonce := fmt.Sprintf(`;nonce="n-%d"`, time.Now().UnixNano())
+		ed, ec := edSig, ecSig
+		ed.params, ec.params = ed.params+nonce, ec.params+nonce
+		ed.label, ec.label = "sig1", "sig2"
+		d := postTo("/rfc")
+		ed.sign(t, d, inst.base)
+		in1, sig1 := d.header.Get("Signature-Input"), d.header.Get("Signature")
+		ec.sign(t, d, inst.base)
+		in2, sig2 := d.header.Get("Signature-Input"), d.header.Get("Signature")
+
+		d.header.Set("Signature-Input", in1+", "+in2)
+		d.header.Set("Signature", sig1+", "+sig2)
+		expectForwarded(t, inst, up, d, http.StatusOK)
+		for name, pair := range map[string][2]string{"only sig2": {in2, sig2},
+			"only sig1": {in1, sig1}} {
+			d.header.Set("Signature-Input", pair[0])
+			d.header.Set("Signature", pair[1])
+			t.Run(name, func(t *testing.T) {
+				expectSigReason(t, inst, up, d, http.StatusConflict, "duplicate_delivery")
+			})
+		}
+	})
+
 	t.Run("accepted", func(t *testing.T) {
 		for name, d := range map[string]*delivery{
 			"hmac-sha256":       signed("/rfc", hmacSig),
