@@ -188,6 +188,9 @@ func parseJWKSet(body []byte, roots *x509.CertPool, at time.Time) ([]*pubKey, []
 		k, err := parseJWK(raw)
 		if err == nil && roots != nil {
 			err = verifyChain(k.chain, roots, at)
+			// a key trusted for its chain stops verifying when the chain
+			// expires, even if the set is not fetched again by then
+			k.validUntil = chainExpiry(k.chain)
 		}
 		if err != nil {
 			skipped = append(skipped, skippedKey{index: i, kid: peekKID(raw), cause: err.Error()})
@@ -212,6 +215,17 @@ func peekKID(raw json.RawMessage) string {
 		return v.Kid[:maxIDLen]
 	}
 	return v.Kid
+}
+
+// chainExpiry is when the first certificate of a chain expires.
+func chainExpiry(chain []*x509.Certificate) time.Time {
+	var at time.Time
+	for _, c := range chain {
+		if at.IsZero() || c.NotAfter.Before(at) {
+			at = c.NotAfter
+		}
+	}
+	return at
 }
 
 // verifyChain validates a key's x5c chain, leaf first, against roots.

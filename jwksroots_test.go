@@ -1,6 +1,7 @@
 package webhookverify
 
 import (
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -11,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -77,4 +80,45 @@ func selfSigned(t *testing.T, name string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// TestChainExpiryEndsKey checks that a key trusted through its certificate
+// chain is no longer a candidate once the chain has expired, without a
+// new fetch of its set.
+func TestChainExpiryEndsKey(t *testing.T) {
+	at := time.Unix(1_800_000_000, 0)
+	k := &pubKey{kid: "k", name: "k", validUntil: at.Add(time.Hour)}
+	set := newKeySet([]*pubKey{k})
+	all := func(*pubKey) bool { return true }
+
+	setClock(t, at)
+	if got := set.candidates("k", all, nil); len(got) != 1 {
+		t.Fatalf("before expiry: %d candidates, want 1", len(got))
+	}
+	setClock(t, at.Add(2*time.Hour))
+	if got := set.candidates("k", all, nil); len(got) != 0 {
+		t.Fatalf("after expiry: %d candidates, want 0", len(got))
+	}
+}
+
+// TestJWKKeyOps checks that a JWK for another use than verifying, by its
+// key_ops, is refused, and one that lists verify is taken.
+func TestJWKKeyOps(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := jose.JSONWebKey{Key: pub, KeyID: "k"}.MarshalJSON()
+	with := func(ops string) []byte {
+		return append(raw[:len(raw)-1:len(raw)-1], []byte(`,"key_ops":`+ops+`}`)...)
+	}
+	if _, err := parseJWK(with(`["encrypt"]`)); err == nil {
+		t.Error(`key_ops ["encrypt"] accepted`)
+	}
+	if _, err := parseJWK(with(`["verify"]`)); err != nil {
+		t.Errorf(`key_ops ["verify"] refused: %v`, err)
+	}
+	if _, err := parseJWK(raw); err != nil {
+		t.Errorf("no key_ops refused: %v", err)
+	}
 }

@@ -40,8 +40,12 @@ func (s *keySet) candidates(kid string, allow func(*pubKey) bool, out []*pubKey)
 	if s == nil {
 		return out
 	}
+	at := now()
 	add := func(keys []*pubKey) {
 		for _, k := range keys {
+			if !k.validUntil.IsZero() && at.After(k.validUntil) {
+				continue
+			}
 			if len(out) < maxCandidates && allow(k) {
 				out = append(out, k)
 			}

@@ -69,6 +69,9 @@ type pubKey struct {
 	notAfter time.Time
 	// chain is a JWK's x5c certificate chain, leaf first, for trust_roots.
 	chain []*x509.Certificate
+	// validUntil, when set, is when a key trusted through its certificate
+	// chain stops being usable.
+	validUntil time.Time
 
 	fpOnce sync.Once
 	fp     string
@@ -348,7 +351,27 @@ func parseJWK(b []byte) (*pubKey, error) {
 	if err := jwk.UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("parsing JWK: %w", err)
 	}
+	if err := checkKeyOps(b); err != nil {
+		return nil, err
+	}
 	return jwkToKey(&jwk)
+}
+
+// checkKeyOps refuses a JWK whose key_ops (RFC 7517 Section 4.3) exclude
+// verification, which the JWS library does not read.
+func checkKeyOps(b []byte) error {
+	var ops struct {
+		KeyOps []string `json:"key_ops"`
+	}
+	if json.Unmarshal(b, &ops) != nil || ops.KeyOps == nil {
+		return nil
+	}
+	for _, op := range ops.KeyOps {
+		if op == "verify" {
+			return nil
+		}
+	}
+	return fmt.Errorf("JWK key_ops %q do not include verify", ops.KeyOps)
 }
 
 // jwkToKey checks a JWK's use, algorithm and key, and keeps what a check

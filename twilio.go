@@ -24,10 +24,13 @@ func twilioContent(r *http.Request, d *delivery) reason {
 	return twilioSigned(r.Header.Get("Content-Type"), d)
 }
 
-// twilioSigned is twilioContent for a body of the given content type.
+// twilioSigned is twilioContent for a body of the given content type. A URL
+// with bodySHA256 binds the body by its hash whatever the content type says:
+// the content type is not signed, and a sender could otherwise present a
+// hashed body as an empty form.
 func twilioSigned(contentType string, d *delivery) reason {
 	ct, _, _ := mime.ParseMediaType(contentType)
-	if ct == "application/x-www-form-urlencoded" {
+	if ct == "application/x-www-form-urlencoded" && bodyHashParam(d.url) == "" {
 		signed, ok := sortedFormParams(d.body)
 		if !ok {
 			return reasonMalformedSignature

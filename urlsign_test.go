@@ -104,3 +104,14 @@ func TestExternalOriginURL(t *testing.T) {
 		t.Fatalf("refused behind the proxy: %d %s", status, rsn)
 	}
 }
+
+// TestTwilioHashedBodyAsForm checks that a body bound by bodySHA256 stays
+// bound when the request claims to be a form, whose parameters would
+// otherwise be signed instead.
+func TestTwilioHashedBodyAsForm(t *testing.T) {
+	d := &delivery{url: "https://example.com/hook?bodySHA256=" +
+		"5ccde7145dc5cc10b3b3b4e7a4a06ed14a7b4c56bf4dc3fcd9be8d8a6d3a4c0d", body: []byte("=")}
+	if rsn := twilioSigned("application/x-www-form-urlencoded", d); rsn != reasonDigestMismatch {
+		t.Fatalf("form body against a bodySHA256 URL: %q, want %s", rsn, reasonDigestMismatch)
+	}
+}
