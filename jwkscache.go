@@ -462,7 +462,7 @@ func (c *jwksCache) logChanges(old, cs *cachedSet) {
 	if len(added) > 0 || len(removed) > 0 {
 		sort.Strings(added)
 		sort.Strings(removed)
-		c.logger.Info("jwks keys changed", zap.String("url", c.cfg.URL),
+		c.logger.Info("jwks keys changed",
 			zap.Strings("added", added), zap.Strings("removed", removed),
 			zap.Int("keys", len(cs.keys.keys)))
 	}
