@@ -138,8 +138,9 @@ func TestJWSDetachedUnencoded(t *testing.T) {
 
 	got := serveReq(t, h, hdr, body)
 	got.expect(t, 200, "")
-	if ts, _ := got.repl.GetString("http.webhook_verify.timestamp"); ts != strconv.FormatInt(testClock.Unix(), 10) {
-		t.Errorf("timestamp placeholder = %q", ts)
+	ts, _ := got.repl.GetString("http.webhook_verify.timestamp")
+	if want := strconv.FormatInt(testClock.Unix(), 10); ts != want {
+		t.Errorf("timestamp placeholder = %q, want %q", ts, want)
 	}
 	serveReq(t, h, hdr, body).expect(t, 409, "duplicate_delivery")
 	serveReq(t, h, hdr, body+"\n").expect(t, 401, "invalid_signature")

@@ -99,9 +99,10 @@ func TestKeyExpiryCountsDown(t *testing.T) {
 	c := &expiryCollector{desc: keyExpiry.desc}
 	c.set("test-source", nearestExpiry(keys))
 
-	want := `
-# HELP caddy_webhook_verify_key_expiry_seconds Seconds until the nearest certificate expiry among the keys of each source (a JWKS URL, or a configured public key); negative once expired.
-# TYPE caddy_webhook_verify_key_expiry_seconds gauge
+	help := "# HELP caddy_webhook_verify_key_expiry_seconds Seconds until the nearest " +
+		"certificate expiry among the keys of each source (a JWKS URL, or a configured " +
+		"public key); negative once expired.\n"
+	want := help + `# TYPE caddy_webhook_verify_key_expiry_seconds gauge
 caddy_webhook_verify_key_expiry_seconds{source="test-source"} 3600
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {

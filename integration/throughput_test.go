@@ -17,7 +17,7 @@ import (
 // the client signs every one, for both routes alike. Compare the two with
 // the req/s metric; run it with
 //
-//	go test -run XXX -bench Throughput -benchtime 10s ./integration/
+//	go test -run '^$' -bench Throughput -benchtime 10s ./integration/
 func BenchmarkThroughput(b *testing.B) {
 	up := newUpstream(b)
 	standard := senderNamed("standard_webhooks")
