@@ -5,7 +5,6 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -118,24 +117,15 @@ func (k *privateKey) asPubKey() *pubKey {
 }
 
 // rawAlgorithmFor is the algorithm a generic scheme signs with when none
-// is named: the one the key's JWK names, else the usual one for its type.
+// is named: the one the key's JWK names, else the one its type implies,
+// else (for RSA, which serves several) PKCS #1 v1.5 with SHA-256.
 func rawAlgorithmFor(k *privateKey) string {
-	for name, a := range rawAlgorithms {
-		if k.alg != "" && a.jose == k.alg {
-			return name
+	for _, jose := range []string{k.alg, naturalJOSEAlg(k.key.Public())} {
+		for name, a := range rawAlgorithms {
+			if jose != "" && a.jose == jose {
+				return name
+			}
 		}
-	}
-	switch pub := k.key.Public().(type) {
-	case ed25519.PublicKey:
-		return "ed25519"
-	case *ecdsa.PublicKey:
-		switch pub.Curve {
-		case elliptic.P384():
-			return "ecdsa-p384-sha384"
-		case elliptic.P521():
-			return "ecdsa-p521-sha512"
-		}
-		return "ecdsa-p256-sha256"
 	}
 	return "rsa-pkcs1-sha256"
 }

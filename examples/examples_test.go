@@ -144,18 +144,27 @@ func startExample(t *testing.T, config, adapter, addr string) string {
 func startCaddyfile(t *testing.T) string {
 	t.Helper()
 	port, admin := freePort(t), freePort(t)
-	example, err := os.ReadFile("Caddyfile")
+	config := relocate(t, "Caddyfile", "localhost:8080", "localhost:"+port,
+		"localhost:2019", "localhost:"+admin)
+	startExample(t, config, "caddyfile", "localhost:"+port)
+	return "http://localhost:" + port
+}
+
+// relocate copies the example config name to a temporary file with its
+// addresses replaced, old and new in pairs, so that a test never depends on
+// the example's own ports being free, and returns the copy's path.
+func relocate(t *testing.T, name string, pairs ...string) string {
+	t.Helper()
+	example, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := strings.NewReplacer("localhost:8080", "localhost:"+port,
-		"localhost:2019", "localhost:"+admin).Replace(string(example))
-	config := filepath.Join(t.TempDir(), "Caddyfile")
+	config := filepath.Join(t.TempDir(), name)
+	cfg := strings.NewReplacer(pairs...).Replace(string(example))
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startExample(t, config, "caddyfile", "localhost:"+port)
-	return "http://localhost:" + port
+	return config
 }
 
 // runScript runs an example script with base as its argument and env added
@@ -221,16 +230,8 @@ func TestExampleJSON(t *testing.T) {
 		t.Skip("builds Caddy; skipped in -short mode")
 	}
 	port, admin := freePort(t), freePort(t)
-	example, err := os.ReadFile("github.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.NewReplacer("127.0.0.1:8083", "127.0.0.1:"+port,
-		"localhost:2020", "localhost:"+admin).Replace(string(example))
-	config := filepath.Join(t.TempDir(), "github.json")
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := relocate(t, "github.json", "127.0.0.1:8083", "127.0.0.1:"+port,
+		"localhost:2020", "localhost:"+admin)
 	startExample(t, config, "", "127.0.0.1:"+port)
 
 	send := func(body string) (int, string) {

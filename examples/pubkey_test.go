@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -29,16 +28,8 @@ func TestPublicKeyExample(t *testing.T) {
 
 	// The example's own ports may be in use by the example itself.
 	addr, jwksAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
-	example, err := os.ReadFile("pubkey.caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := strings.NewReplacer("127.0.0.1:8081", addr,
-		"127.0.0.1:8082", jwksAddr).Replace(string(example))
-	config := filepath.Join(t.TempDir(), "pubkey.caddyfile")
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := relocate(t, "pubkey.caddyfile", "127.0.0.1:8081", addr,
+		"127.0.0.1:8082", jwksAddr)
 	logPath := startExample(t, config, "caddyfile", addr)
 	env := append(os.Environ(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir(),
 		"CADDY="+bin, "JWKS_ADDR="+jwksAddr)
